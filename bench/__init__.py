@@ -1,0 +1,1 @@
+"""Benchmarks behind README's performance table (`python -m bench`)."""

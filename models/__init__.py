@@ -1,0 +1,27 @@
+"""CDINet (ACM MM 2021) for RGB-D salient object detection.
+
+>>> from models import build_model, load_weights
+>>> model = build_model(backbone="imagenet")      # or a VGG16 state-dict path, or "none"
+>>> load_weights(model, "CDINet.pth")             # the authors' release or our checkpoints
+>>> logits = model(rgb, depth)                    # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
+"""
+from .cdinet import CDINet, InputShapeError
+from .weights import WeightsError, init_backbone, load_weights, official_to_project_key
+
+
+def build_model(backbone=None) -> CDINet:
+    """A CDINet whose VGG16 streams are initialised from ``backbone`` (see ``init_backbone``)."""
+    model = CDINet()
+    init_backbone(model, backbone)
+    return model
+
+
+__all__ = [
+    "CDINet",
+    "InputShapeError",
+    "WeightsError",
+    "build_model",
+    "init_backbone",
+    "load_weights",
+    "official_to_project_key",
+]

@@ -1,0 +1,74 @@
+"""CDINet: Cross-modality Discrepant Interaction Network for RGB-D Salient Object Detection.
+
+Zhang, Cong, Kwong et al., ACM MM 2021 (arXiv:2108.01971). Two VGG16 streams (RGB and depth,
+not shared) interact discrepantly: RGB refines depth's details at levels 1-2 (RDE), depth
+refines RGB's semantics at levels 3-5 (DSE); the DDR decoder densely reuses all higher-level
+skips. The wiring, layer for layer, is the authors' release (CDINET.md, "Encoder interaction").
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .decoder import DDR
+from .interaction import DSE, RDE
+from .vgg import VGG16Features
+
+
+class InputShapeError(ValueError):
+    """The RGB/depth inputs do not have the shapes CDINet accepts."""
+
+
+def check_inputs(rgb: torch.Tensor, depth: torch.Tensor) -> None:
+    """One clear error for bad inputs instead of a shape mismatch deep in the network."""
+    if rgb.dim() != 4 or rgb.shape[1] != 3:
+        raise InputShapeError(f"rgb must have shape (B, 3, H, W), got {tuple(rgb.shape)}")
+    if depth.dim() != 4 or depth.shape[1] != 1:
+        raise InputShapeError(f"depth must have shape (B, 1, H, W), got {tuple(depth.shape)}")
+    if rgb.shape[0] != depth.shape[0] or rgb.shape[2:] != depth.shape[2:]:
+        raise InputShapeError(
+            f"rgb {tuple(rgb.shape)} and depth {tuple(depth.shape)} differ in batch or size"
+        )
+    height, width = rgb.shape[2:]
+    if height % 16 or width % 16:
+        raise InputShapeError(
+            f"H and W must be multiples of 16 (four 2x poolings), got {height}x{width}"
+        )
+
+
+class CDINet(nn.Module):
+    """CDINet. ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,1,H,W)``.
+
+    H and W are multiples of 16. Inputs are normalised as in the release (RGB with ImageNet
+    mean/std, depth with mean 0.485, std 0.229, near = bright). The output is logits: apply a
+    sigmoid for saliency. Backbone weights are loaded outside ``__init__`` (see
+    ``models.init_backbone``); everything else keeps PyTorch's default initialisation.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.rgb_backbone = VGG16Features()
+        self.depth_backbone = VGG16Features()
+        self.rde1 = RDE(64)
+        self.rde2 = RDE(128)
+        self.dse3 = DSE(256)
+        self.dse4 = DSE(512)
+        self.dse5 = DSE(512)
+        self.top_conv = nn.Conv2d(512, 512, 3, padding=1)  # "conv_mid" of the release
+        self.decoder = DDR()
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        check_inputs(rgb, depth)
+        rgb_net, depth_net = self.rgb_backbone, self.depth_backbone
+        depth = depth.repeat(1, 3, 1, 1)  # one-channel depth fed to a 3-channel VGG
+
+        r1 = rgb_net.stage1(rgb)                     # (B, 64, H, W)
+        f1 = self.rde1(r1, depth_net.stage1(depth))  # (B, 64, H, W), depth branch
+        r2 = rgb_net.stage2(r1)                      # RGB goes on unchanged
+        f2 = self.rde2(r2, depth_net.stage2(f1))     # (B, 128, H/2, W/2)
+        r3 = rgb_net.stage3(r2)
+        f3, d3 = self.dse3(r3, depth_net.stage3(f2))  # (B, 256, H/4, W/4), RGB branch
+        f4, d4 = self.dse4(rgb_net.stage4(f3), depth_net.stage4(d3))  # (B, 512, H/8, W/8)
+        y5, _ = self.dse5(rgb_net.stage5(f4), depth_net.stage5(d4))   # (B, 512, H/16, W/16)
+        f5 = torch.relu(self.top_conv(y5))
+        return self.decoder([f1, f2, f3, f4, f5])    # (B, 1, H, W)

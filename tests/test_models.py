@@ -1,0 +1,211 @@
+"""CDINet computes the authors' function; weights load strictly from every supported source."""
+import importlib.util
+import re
+
+import pytest
+import torch
+import torchvision
+
+from models import CDINet, InputShapeError, WeightsError, build_model, init_backbone, load_weights
+from models.summary import count_macs, parameter_counts
+from models.vgg import VGG16Features
+from models import weights as weights_module
+from tests.reference_cdinet import reference_forward
+
+
+@pytest.fixture(scope="module")
+def keyed(shared_dir):
+    """``keyed_state_dict`` and the official key shapes from ../shared/reference."""
+    spec = importlib.util.spec_from_file_location("keyed_weights", shared_dir / "reference" / "keyed_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shapes = module.read_key_file(shared_dir / "reference" / "cdinet_official_keys.tsv")
+    return lambda seed: module.keyed_state_dict(shapes, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return CDINet().eval()
+
+
+def test_reproduces_authors_logits_seed0_256(shared_dir, keyed, model):
+    ref = torch.load(shared_dir / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
+    official = keyed(0)
+    assert load_weights(model, official) == "official"
+    with torch.no_grad():
+        ours = model(ref["rgb"], ref["depth"])
+        functional = reference_forward(official, ref["rgb"], ref["depth"])
+    assert ours.shape == (1, 1, 256, 256)
+    assert (ours - ref["logits"]).abs().max().item() < 1e-4
+    # The functional reference is itself exact, so it can stand in for other seeds and sizes.
+    assert (functional - ref["logits"]).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("seed,batch,height,width", [(1, 2, 64, 96), (7, 1, 48, 32)])
+def test_matches_functional_reference_any_seed_and_size(keyed, model, seed, batch, height, width):
+    official = keyed(seed)
+    load_weights(model, {f"module.{k}": v for k, v in official.items()})  # DataParallel prefix
+    generator = torch.Generator().manual_seed(seed)
+    rgb = torch.randn(batch, 3, height, width, generator=generator)
+    depth = torch.randn(batch, 1, height, width, generator=generator)
+    with torch.no_grad():
+        ours = model(rgb, depth)
+        expected = reference_forward(official, rgb, depth)
+    assert ours.shape == (batch, 1, height, width)
+    assert (ours - expected).abs().max().item() < 1e-4
+
+
+def test_parameter_counts_match_release():
+    counts = parameter_counts(CDINet())
+    assert counts["total"] == 54_369_369
+    assert counts["RGB VGG16"] == counts["depth VGG16"] == 14_714_688
+    assert counts["RDE x2"] == 225_860
+    assert counts["DSE x3"] == 593_078
+    assert counts["conv_mid"] == 2_359_808
+    assert counts["DDR decoder"] == 21_761_247
+
+
+def test_macs_at_256_match_release_figure(model):
+    # CDINET.md: about 95.9 GMACs (191.8 GFLOPs) per 256x256 image.
+    assert count_macs(model, 256) / 1e9 == pytest.approx(95.9, abs=0.05)
+
+
+def test_backbone_feature_info_matches_outputs():
+    backbone = VGG16Features()
+    features = backbone(torch.zeros(1, 3, 32, 48))
+    assert [f.shape[1] for f in features] == [info["num_chs"] for info in backbone.feature_info]
+    assert [32 // f.shape[2] for f in features] == [info["reduction"] for info in backbone.feature_info]
+    assert [48 // f.shape[3] for f in features] == [1, 2, 4, 8, 16]
+    pools = [type(m).__name__ for m in backbone.modules() if "Pool" in type(m).__name__]
+    assert pools == ["AvgPool2d"] * 4  # the release pools with averages, not maxima
+
+
+@pytest.mark.parametrize(
+    "rgb_shape,depth_shape,message",
+    [
+        ((1, 3, 40, 64), (1, 1, 40, 64), "multiples of 16"),
+        ((1, 3, 64, 64), (1, 3, 64, 64), r"depth must have shape \(B, 1, H, W\)"),
+        ((1, 1, 64, 64), (1, 1, 64, 64), r"rgb must have shape \(B, 3, H, W\)"),
+        ((1, 3, 64, 64), (1, 1, 32, 32), "differ in batch or size"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(model, rgb_shape, depth_shape, message):
+    with pytest.raises(InputShapeError, match=message):
+        model(torch.zeros(rgb_shape), torch.zeros(depth_shape))
+
+
+def _random_project_state(seed=0):
+    torch.manual_seed(seed)
+    return CDINet().state_dict()
+
+
+def test_own_checkpoint_round_trip(tmp_path):
+    source = CDINet()
+    full = {"model": source.state_dict(), "optimizer": {"state": {}}, "epoch": 3, "config": {"lr": 1e-4}}
+    torch.save(full, tmp_path / "full.pth")
+    torch.save(source.state_dict(), tmp_path / "weights.pth")
+    for name in ("full.pth", "weights.pth"):
+        target = CDINet()
+        assert load_weights(target, tmp_path / name) == "project"
+        for key, value in source.state_dict().items():
+            assert torch.equal(value, target.state_dict()[key]), key
+
+
+def test_official_layout_file_with_module_prefix_loads(tmp_path, keyed):
+    official = keyed(3)
+    torch.save({f"module.{k}": v for k, v in official.items()}, tmp_path / "CDINet.pth")
+    model = CDINet()
+    assert load_weights(model, str(tmp_path / "CDINet.pth")) == "official"
+    assert torch.equal(model.decoder.sem4.reduce[0].weight, official["ddr.c1.0.basicconv.0.weight"])
+    assert torch.equal(model.rgb_backbone.stage3.conv2.bias, official["vgg_r.conv3.conv3_2.bias"])
+    assert torch.equal(model.dse5.depth_channel.fc[2].weight, official["dse_layer5.ca2.fc.2.weight"])
+
+
+def test_missing_unexpected_and_misshaped_keys_are_named(keyed):
+    official = keyed(0)
+    broken = dict(official)
+    del broken["ddr.conv_map.bias"]
+    broken["ddr.extra.weight"] = torch.zeros(1)
+    broken["conv_mid.weight"] = torch.zeros(512, 256, 3, 3)
+    with pytest.raises(WeightsError) as info:
+        load_weights(CDINet(), broken)
+    message = str(info.value)
+    assert "missing keys: decoder.head.bias" in message
+    assert "unexpected keys: ddr.extra.weight" in message
+    assert "top_conv.weight (512, 256, 3, 3) vs model (512, 512, 3, 3)" in message
+
+
+def test_project_layout_missing_key_is_named():
+    state = _random_project_state()
+    del state["rde2.gate.1.weight"]
+    with pytest.raises(WeightsError, match=re.escape("missing keys: rde2.gate.1.weight")):
+        load_weights(CDINet(), state)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_malicious_pickle_is_refused(tmp_path, capsys):
+    torch.save({"model": _Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(WeightsError, match="cannot load .*evil.pth safely"):
+        load_weights(CDINet(), tmp_path / "evil.pth")
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(WeightsError, match="weights file not found: .*nope.pth"):
+        load_weights(CDINet(), tmp_path / "nope.pth")
+
+
+def _assert_backbones_equal_torchvision(model, vgg_state):
+    for backbone in (model.rgb_backbone, model.depth_backbone):
+        assert torch.equal(backbone.stage1.conv1.weight, vgg_state["features.0.weight"])
+        assert torch.equal(backbone.stage3.conv3.bias, vgg_state["features.14.bias"])
+        assert torch.equal(backbone.stage5.conv3.weight, vgg_state["features.28.weight"])
+
+
+def test_backbone_from_torchvision_vgg16_file(tmp_path):
+    vgg_state = torchvision.models.vgg16().state_dict()
+    torch.save(vgg_state, tmp_path / "vgg16.pth")
+    model = build_model(backbone=tmp_path / "vgg16.pth")
+    _assert_backbones_equal_torchvision(model, vgg_state)
+
+
+def test_backbone_file_that_is_not_vgg16_is_refused(tmp_path):
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
+    with pytest.raises(WeightsError, match="not a torchvision VGG16 state dict: missing features.0.weight"):
+        build_model(backbone=tmp_path / "resnet18.pth")
+
+
+def test_imagenet_backbone_uses_torchvision_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cached = weights_module.imagenet_cache_path()
+    assert cached.name == "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1 file
+    cached.parent.mkdir(parents=True)
+    vgg_state = torchvision.models.vgg16().state_dict()
+    torch.save(vgg_state, cached)
+    _assert_backbones_equal_torchvision(build_model(backbone="imagenet"), vgg_state)
+
+
+def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(url, dst, progress=True):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsError) as info:
+        build_model(backbone="imagenet")
+    message = str(info.value)
+    assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in message
+    assert "backbone path" in message and "\n" not in message
+
+
+def test_untouched_backbone_with_none():
+    torch.manual_seed(0)
+    a = build_model(backbone="none")
+    torch.manual_seed(0)
+    b = CDINet()
+    assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
