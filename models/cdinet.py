@@ -58,7 +58,8 @@ class CDINet(nn.Module):
         self.decoder = DDR()
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        check_inputs(rgb, depth)
+        if not torch.jit.is_tracing():  # the ONNX export traces with example shapes
+            check_inputs(rgb, depth)
         rgb_net, depth_net = self.rgb_backbone, self.depth_backbone
         depth = depth.repeat(1, 3, 1, 1)  # one-channel depth fed to a 3-channel VGG
 

@@ -1,0 +1,198 @@
+"""Dump CDINet saliency maps for benchmark sets (the release's test-time post-processing).
+
+Examples:
+  python test.py --checkpoint runs/cdinet/best.pth --data-root data --datasets NJU2K NLPR STERE DES SIP --out maps/CDINet
+  python test.py --checkpoint CDINet.pth --data-root data --datasets NLPR --out maps/release --eval
+  python test.py --checkpoint best.pth --data-root data --datasets SSD --invert-depth SSD --out maps/x
+  python test.py --checkpoint best.pth --data-root data --datasets DES --device cuda --batch-size 16 --amp bf16 --channels-last --out maps/x
+  python test.py --checkpoint best.pth --export-onnx cdinet.onnx
+
+Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the image's original
+size, from bilinearly resized logits, sigmoid, per-image min-max, x255 (CDINET.md). The
+checkpoint may be ours (training checkpoint or weights) or the authors' CDINet.pth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from datasets import DatasetError, DatasetSource, RGBDSODDataset, build_test_transform, list_datasets
+from models import CDINet, InputShapeError, WeightsError, load_weights
+from models.postprocess import saliency_maps
+from utils.cli import run_cli, wants_debug
+from utils.dist import select_device
+from utils.runtime import autocast_context, channels_last_if, make_loader
+
+
+class TestError(RuntimeError):
+    """Bad command-line input; the message names the path or dataset."""
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Write CDINet saliency maps for RGB-D SOD benchmark sets.",
+        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="our checkpoint/weights or the authors' CDINet.pth")
+    parser.add_argument("--data-root", help="folder holding one sub-folder per dataset")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets under --data-root")
+    parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--size", type=int, default=256, help="network input size (default %(default)s, as the release)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=["none", "bf16", "fp16"],
+                        help="autocast; --amp alone means bf16")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
+    parser.add_argument("--invert-depth", nargs="*", default=[], metavar="NAME",
+                        help="datasets whose depth is near = dark (CDINet expects near = bright)")
+    parser.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --out")
+    parser.add_argument("--eval", action="store_true", help="evaluate the written maps with eval/ and print the table")
+    parser.add_argument("--protocol", default="pysodmetrics", choices=["pysodmetrics", "matlab"],
+                        help="metric protocol for --eval")
+    parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size) and stop")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def load_model(checkpoint: str, device: torch.device, channels_last: bool) -> CDINet:
+    model = CDINet()
+    load_weights(model, checkpoint)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return model.to(device, memory_format=memory_format).eval()
+
+
+def predict(model: CDINet, rgb: torch.Tensor, depth: torch.Tensor, tta: bool) -> torch.Tensor:
+    """Logits; with ``tta`` the mean of the logits of the input and its horizontal flip."""
+    logits = model(rgb, depth)
+    if tta:
+        logits = (logits + model(rgb.flip(-1), depth.flip(-1)).flip(-1)) / 2
+    return logits
+
+
+def write_png_atomic(path: Path, image: np.ndarray) -> None:
+    """Encode, write to a temporary name, rename: an interrupted run leaves no truncated PNG."""
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise TestError(f"cannot encode {path}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(encoded.tobytes())
+    os.replace(tmp, path)
+
+
+def check_request(args) -> List[Path]:
+    """The dataset folders, after checking names and the output folder."""
+    for flag in ("data_root", "datasets", "out"):
+        if not getattr(args, flag):
+            raise TestError(f"--{flag.replace('_', '-')} is required (unless --export-onnx)")
+    root = Path(args.data_root)
+    if not root.is_dir():
+        raise TestError(f"--data-root {root} is not a folder")
+    missing = [name for name in args.datasets if not (root / name).is_dir()]
+    if missing:
+        found = ", ".join(list_datasets(root)) or "none"
+        raise TestError(f"dataset(s) {', '.join(missing)} not under {root}; found: {found}")
+    unknown = sorted(set(args.invert_depth) - set(args.datasets))
+    if unknown:
+        raise TestError(f"--invert-depth names datasets not in --datasets: {', '.join(unknown)}")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise TestError(f"output folder {out} exists and is not empty; pass --overwrite to write into it")
+    if args.size % 16:
+        raise TestError(f"--size must be a multiple of 16, got {args.size}")
+    return [root / name for name in args.datasets]
+
+
+@torch.inference_mode()
+def dump_dataset(model, folder: Path, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
+    """Write one dataset's maps; returns image count, model-only FPS and end-to-end images/s."""
+    source = DatasetSource(folder, invert_depth=folder.name in args.invert_depth)
+    dataset = RGBDSODDataset(source, build_test_transform(args.size), require_gt=False)
+    loader = make_loader(dataset, args.batch_size, args.workers, device)
+    out_dir = Path(args.out) / folder.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_seconds, pending, start = 0.0, [], time.perf_counter()
+    for batch in tqdm(loader, desc=folder.name, unit="batch", dynamic_ncols=True):
+        rgb = channels_last_if(args.channels_last, batch["rgb"].to(device, non_blocking=True))
+        depth = channels_last_if(args.channels_last, batch["depth"].to(device, non_blocking=True))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tick = time.perf_counter()
+        with autocast_context(device, args.amp):
+            logits = predict(model, rgb, depth, args.tta)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        model_seconds += time.perf_counter() - tick
+        maps = saliency_maps(logits.float(), batch["size"].tolist())
+        for name, image in zip(batch["name"], maps):
+            pending.append(pool.submit(write_png_atomic, out_dir / f"{name}.png", image.cpu().numpy()))
+    for future in pending:
+        future.result()
+    total = time.perf_counter() - start
+    return {"images": len(dataset), "model_fps": len(dataset) / model_seconds, "end_to_end_images_per_s": len(dataset) / total}
+
+
+def export_onnx(model: CDINet, path: Path, size: int) -> float:
+    """ONNX export with dynamic batch, height and width; returns the max |logit| difference
+    to PyTorch measured with onnxruntime when it is installed (else NaN)."""
+    rgb, depth = torch.randn(1, 3, size, size), torch.randn(1, 1, size, size)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(model, (rgb, depth), str(path), input_names=["rgb", "depth"], output_names=["logits"],
+                      dynamic_axes={"rgb": axes, "depth": axes, "logits": axes}, opset_version=17, dynamo=False)
+    try:
+        import onnxruntime
+    except ImportError:
+        return float("nan")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(None, {"rgb": rgb.numpy(), "depth": depth.numpy()})
+    with torch.inference_mode():
+        return float(np.abs(onnx_logits - model(rgb, depth).numpy()).max())
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.export_onnx:
+        model = load_model(args.checkpoint, torch.device("cpu"), channels_last=False)
+        difference = export_onnx(model, Path(args.export_onnx), args.size)
+        print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of 16); "
+              f"max |logits - PyTorch| {difference:.2e}")
+        return 0
+    folders = check_request(args)
+    device = select_device(args.device)
+    model = load_model(args.checkpoint, device, args.channels_last)
+    report = {"checkpoint": str(args.checkpoint), "size": args.size, "tta": args.tta, "amp": args.amp,
+              "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,
+              "datasets": {}}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for folder in folders:
+            stats = dump_dataset(model, folder, args, device, pool)
+            report["datasets"][folder.name] = stats
+            print(f"{folder.name}: {stats['images']} maps, model {stats['model_fps']:.2f} FPS, "
+                  f"end to end {stats['end_to_end_images_per_s']:.2f} images/s", flush=True)
+    info = Path(args.out) / "test_info.json"
+    info.with_name(".test_info.json.tmp").write_text(json.dumps(report, indent=2))
+    os.replace(info.with_name(".test_info.json.tmp"), info)
+    if args.eval:
+        from eval import evaluate_folders, format_table
+
+        results = evaluate_folders({Path(args.out).name: Path(args.out)}, args.data_root, args.datasets,
+                                   Path(args.out) / "eval", protocol=args.protocol, overwrite=args.overwrite)
+        print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    parsed = get_args_parser().parse_args(argv)
+    sys.exit(run_cli(lambda: main(parsed), wants_debug(argv),
+                     (TestError, DatasetError, WeightsError, InputShapeError, ValueError)))

@@ -1,0 +1,1 @@
+"""Helpers shared by the scripts: config files, torchrun set-up, checkpoints, command lines."""
