@@ -1,0 +1,81 @@
+"""``python -m eval``: evaluate saliency-map folders against dataset GT."""
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .io import EvalError
+from .protocol import PROTOCOLS
+
+EXAMPLES = """examples:
+  python -m eval --pred runs/cdinet/maps --data-root data/test --datasets NJU2K NLPR DES --out out/cdinet
+  python -m eval --pred CDINet=runs/cdinet/maps JL-DCF=maps/JL-DCF --data-root data/test \\
+      --datasets DES SIP --out out/compare --protocol matlab --workers 2
+
+Each --pred folder holds <DATASET>/<stem>.png; the GT is read from DATA_ROOT/<DATASET>/GT/
+(or Mask, masks, test_masks, ... in any case). OUT receives metrics.json, metrics.csv, table.md,
+table.tex, curves.json and plots/<DATASET>_{pr,fm}.{png,pdf}; it is written only when everything
+succeeded, and an existing non-empty OUT is refused unless --overwrite.
+"""
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval", description=__doc__, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--pred", nargs="+", required=True, metavar="[LABEL=]PATH",
+                        help="method folders; the method is named after the folder unless LABEL= is given")
+    parser.add_argument("--data-root", required=True, type=Path, help="folder holding one folder per dataset")
+    parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="pysodmetrics",
+                        help="pysodmetrics (default): PySODMetrics 1.6.2; matlab: Fan's MATLAB toolbox")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: one per CPU core, at most 8)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="skip GT stems without a prediction (warn and record n_missing)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PR / F-measure curve figures")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def parse_preds(items: list[str]) -> dict[str, Path]:
+    """``LABEL=PATH`` or ``PATH`` (labelled by the folder's name) into ``{label: path}``."""
+    preds: dict[str, Path] = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        path = Path(path) if sep else Path(item)
+        label = label if sep else path.resolve().name
+        if not label:
+            raise EvalError(f"empty label in --pred {item!r}")
+        if label in preds:
+            raise EvalError(f"two --pred folders are labelled {label!r}; name them with LABEL=PATH")
+        if not path.is_dir():
+            raise EvalError(f"prediction folder not found: {path}")
+        preds[label] = path
+    return preds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    warnings.formatwarning = lambda message, category, *rest: f"warning: {message}\n"
+    try:
+        from . import evaluate_folders, format_table
+
+        result = evaluate_folders(
+            parse_preds(args.pred), args.data_root, args.datasets, args.out, protocol=args.protocol,
+            workers=args.workers, allow_missing=args.allow_missing, overwrite=args.overwrite,
+            plots=not args.no_plots,
+        )
+    except (EvalError, OSError, ValueError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(f"wrote {args.out}")
+    return 0
