@@ -59,15 +59,18 @@ def merge_into(target: Dict[str, Any], update: Dict[str, Any], schema: Dict[str,
 
 
 def coerce(value: Any, default: Any, key: str) -> Any:
-    """Give an override the type of the value it replaces (ints widen to floats)."""
+    """Give an override the type of the value it replaces (ints and "2e-4" widen to floats)."""
     if default is None or value is None:
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"--set {key}: expected true or false, got {value!r}")
         return value
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML 1.1 reads "2e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if type(value) is not type(default):
         raise ConfigError(
             f"--set {key}: expected {type(default).__name__}, got {type(value).__name__} {value!r}"

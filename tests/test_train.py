@@ -1,0 +1,183 @@
+"""train.py on tiny synthetic data, CPU: outputs, exact resume, DDP, failure handling."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from datasets.synthetic import generate
+from utils.checkpoint import atomic_save, list_checkpoints
+from utils.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("syn") / "data", n_train=10, n_test=2, size=40, seed=3)
+
+
+def tiny_args(data_root, run_dir, *extra):
+    """Demo config at 32x32, batch 4, fp32, deterministic: 8 training + 2 validation images."""
+    sets = [f"data.root={data_root}", f"log.dir={run_dir}", "data.augment.size=32",
+            "train.batch_size=4", "train.amp=none", "train.channels_last=false",
+            "train.deterministic=true", "data.val_fraction=0.2", "val.every=1",
+            "checkpoint.every=1", "checkpoint.keep_last=5", "log.scalars_every=1", *extra]
+    argv = ["--config", str(ROOT / "configs" / "demo.yaml")]
+    for item in sets:
+        argv += ["--set", item]
+    return train.get_args_parser().parse_args(argv)
+
+
+def final_weights(run_dir):
+    return torch.load(run_dir / "weights_final.pth", weights_only=True)["model"]
+
+
+def test_short_run_writes_outputs(data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=2")) == 0
+    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_e001_s0000002.pth", "ckpt_e002_s0000004.pth"]
+    assert load_config(run_dir / "config.yaml")["data"]["augment"]["size"] == 32
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    lines = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines[:2]] == [1, 2]
+    assert 0.0 <= lines[1]["val"]["Sm"] <= 1.0 and 0.0 <= lines[1]["val"]["MAE"] <= 1.0
+    best = torch.load(run_dir / "best.pth", weights_only=True)
+    assert best["epoch"] in (1, 2) and best["val"]["Sm"] == max(l["val"]["Sm"] for l in lines[:2])
+    # A second start on the same folder without --resume must not clobber it.
+    with pytest.raises(train.TrainingError, match="already has checkpoints"):
+        train.main(tiny_args(data_root, run_dir, "train.epochs=2"))
+
+
+def test_resume_gives_identical_weights(data_root, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train.main(tiny_args(data_root, straight, "train.epochs=2")) == 0
+    assert train.main(tiny_args(data_root, split, "train.epochs=1")) == 0
+    resumed = tiny_args(data_root, split, "train.epochs=2")
+    resumed.resume = "latest"
+    assert train.main(resumed) == 0
+    a, b = final_weights(straight), final_weights(split)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and training did change them
+    untrained = train.build_model("none").state_dict()
+    assert not torch.equal(a["decoder.head.weight"], untrained["decoder.head.weight"])
+
+
+def test_interrupt_saves_resumable_checkpoint(data_root, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real_loss, calls = train.compute_loss, {"n": 0}
+
+    def interrupt_in_second_epoch(logits, gt):
+        calls["n"] += 1
+        if calls["n"] == 4:  # epoch 2, second batch
+            raise KeyboardInterrupt
+        return real_loss(logits, gt)
+
+    monkeypatch.setattr(train, "compute_loss", interrupt_in_second_epoch)
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=2")) == 130
+    saved = torch.load(list_checkpoints(run_dir)[-1], weights_only=True)
+    assert (saved["state"]["epochs_done"], saved["state"]["step"], saved["state"]["batch_in_epoch"]) == (1, 3, 1)
+    monkeypatch.setattr(train, "compute_loss", real_loss)
+    resumed = tiny_args(data_root, run_dir, "train.epochs=2")
+    resumed.resume = "latest"
+    assert train.main(resumed) == 0
+    end = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
+    assert end["event"] == "end" and end["step"] == 4
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
+    good = list_checkpoints(run_dir)
+    monkeypatch.setattr(train, "compute_loss", lambda logits, gt: (logits * float("nan")).mean())
+    resumed = tiny_args(data_root, run_dir, "train.epochs=2")
+    resumed.resume = "latest"
+    with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2, step 3"):
+        train.main(resumed)
+    assert list_checkpoints(run_dir) == good
+    assert torch.load(good[-1], weights_only=True)["state"]["step"] == 2
+
+
+def test_resume_from_weights_only_file_is_refused(data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
+    args = tiny_args(data_root, tmp_path / "other", "train.epochs=2")
+    args.resume = str(run_dir / "weights_final.pth")
+    with pytest.raises(train.TrainingError, match="is not a training checkpoint"):
+        train.main(args)
+
+
+def test_kill_during_checkpoint_write_keeps_previous(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    atomic_save({"model": {"w": torch.arange(4.0)}}, path)
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        from utils.checkpoint import atomic_save
+        def dying_save(obj, handle):
+            handle.write(b"PK\\x03\\x04 half a zip")
+            handle.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        torch.save = dying_save
+        atomic_save({{"model": {{"w": torch.zeros(4)}}}}, {str(path)!r})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
+    assert result.returncode == -9
+    assert torch.equal(torch.load(path, weights_only=True)["model"]["w"], torch.arange(4.0))
+
+
+def test_lr_schedule_follows_release():
+    config = load_config(ROOT / "configs" / "cdinet.yaml")
+    optimizer, scheduler = train.build_optimizer(torch.nn.Linear(1, 1), config, world_size=1)
+    lrs = {}
+    for epoch in range(1, 121):  # epochs counted from 1, as the release
+        lrs[epoch] = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+    assert lrs[1] == lrs[39] == pytest.approx(1e-4)
+    assert lrs[40] == lrs[79] == pytest.approx(2e-5)
+    assert lrs[80] == lrs[119] == pytest.approx(4e-6)
+    assert lrs[120] == pytest.approx(8e-7)  # 1e-4 * 0.2 ** (120 // 40): the formula's last epoch
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'"):
+        load_config(ROOT / "configs" / "demo.yaml", ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="train.epochs: expected int, got str"):
+        load_config(ROOT / "configs" / "demo.yaml", ["train.epochs=many"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"_base_: {ROOT / 'configs' / 'cdinet.yaml'}\noptim:\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="unknown config key 'optim.learning_rate'"):
+        load_config(bad)
+    config = load_config(ROOT / "configs" / "cdinet_2185.yaml", ["optim.lr=2e-4"])
+    assert [e["root"] for e in config["data"]["train"]] == ["NJU2K/train", "NLPR/train"]
+    assert config["optim"]["lr"] == 2e-4 and config["train"]["epochs"] == 120
+
+
+def test_torchrun_two_ranks_stay_identical(data_root, tmp_path):
+    run_dir = tmp_path / "ddp"
+    with socket.socket() as probe:  # a free port for the rendezvous (torchrun's static one needs a real port)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+            str(ROOT / "train.py"), "--config", str(ROOT / "configs" / "demo.yaml")]
+    for item in (f"data.root={data_root}", f"log.dir={run_dir}", "data.augment.size=32",
+                 "train.batch_size=2", "train.amp=none", "train.channels_last=false",
+                 "train.epochs=2", "data.val_fraction=0.2"):
+        argv += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    end = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
+    assert end["step"] == 4  # 8 images / (2 ranks x batch 2) = 2 steps per epoch
+    rank0, rank1 = end["rank_param_checksums"]
+    assert rank0 == rank1
+    saved = final_weights(run_dir)
+    assert rank0[0] == pytest.approx(sum(v.double().sum().item() for k, v in saved.items()
+                                         if not k.endswith("num_batches_tracked")), rel=1e-12)

@@ -1,0 +1,393 @@
+"""Train CDINet with the authors' recipe in a plain PyTorch loop.
+
+Examples:
+  python train.py --config configs/cdinet.yaml                     # the release's recipe, 2985 protocol
+  python train.py --config configs/cdinet_2185.yaml --set data.root=/data/rgbd
+  python train.py --config configs/demo.yaml --device cpu           # synthetic data, a few minutes
+  python train.py --config configs/cdinet.yaml --set train.amp=bf16 --set train.channels_last=true
+  torchrun --nproc_per_node=4 train.py --config configs/cdinet.yaml # DistributedDataParallel
+  python train.py --config configs/cdinet.yaml --resume             # latest checkpoint of the run folder
+  python train.py --config configs/cdinet.yaml --resume runs/cdinet/ckpt_e040_s0029840.pth
+
+The run folder (log.dir) receives config.yaml (the resolved config), ckpt_e*_s*.pth (full,
+resumable state), best.pth (weights, best validation S-measure), weights_final.pth, log.jsonl
+(one JSON line per epoch) and TensorBoard events (tensorboard --logdir runs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.distributed as torch_dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
+from tqdm import tqdm
+
+from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, DatasetError,
+                      DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform)
+from eval import SODEvaluator
+from models import WeightsError, build_model, load_weights
+from models.postprocess import saliency_map
+from utils.checkpoint import (TRAIN_FORMAT, atomic_save, capture_rng_state, checkpoint_name,
+                              git_sha, latest_checkpoint, list_checkpoints, prune_checkpoints,
+                              restore_rng_state, weights_export)
+from utils.cli import run_cli, wants_debug
+from utils.config import ConfigError, load_config, save_config
+from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
+                        select_device)
+from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, make_loader,
+                           seed_everything)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or go on; the message says why and what to do."""
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train CDINet (ACM MM 2021) for RGB-D salient object detection.",
+        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/cdinet.yaml", help="YAML config (default: %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=60 (repeatable)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for --set train.device=...")
+    parser.add_argument("--resume", nargs="?", const="latest", metavar="CKPT",
+                        help="continue a run: the latest checkpoint of the run folder, or this file")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+# ----------------------------------------------------------------------------- data
+def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
+    """``data.train`` entries as DatasetSources; relative paths are under ``data.root``."""
+    root = Path(config["data"]["root"])
+    sources = []
+    for entry in config["data"]["train"]:
+        entry = {"root": entry} if isinstance(entry, str) else dict(entry)
+        unknown = set(entry) - {"root", "list_file", "invert_depth", "name"}
+        if unknown:
+            raise ConfigError(f"data.train: unknown key(s) {', '.join(sorted(unknown))}")
+        path = Path(entry.pop("root"))
+        if entry.get("list_file"):
+            entry["list_file"] = root / entry["list_file"]
+        sources.append(DatasetSource(root / path, **entry))
+    return sources
+
+
+def split_validation(names: List[str], config: Dict[str, Any]) -> List[int]:
+    """Indices held out for validation: the stems of ``data.val_list``, or a seeded fraction."""
+    data = config["data"]
+    if data["val_list"]:
+        path = Path(data["val_list"])
+        if not path.is_file():
+            raise ConfigError(f"data.val_list: file not found: {path}")
+        wanted = {line.strip() for line in path.read_text().splitlines() if line.strip()}
+        unknown = wanted - set(names)
+        if unknown:
+            raise ConfigError(f"data.val_list {path}: stems not in the training data: {', '.join(sorted(unknown)[:8])}")
+        return [i for i, name in enumerate(names) if name in wanted]
+    count = round(data["val_fraction"] * len(names))
+    generator = torch.Generator().manual_seed(config["train"]["seed"])
+    return sorted(torch.randperm(len(names), generator=generator)[:count].tolist())
+
+
+def build_datasets(config: Dict[str, Any]):
+    """Training subset (release augmentation) and validation subset (test transform)."""
+    sources = resolve_sources(config)
+    augment = AugmentConfig.from_dict(config["data"]["augment"])
+    skip_bad = config["data"]["skip_bad"]
+    train_full = RGBDSODDataset(sources, build_train_transform(augment), skip_bad=skip_bad)
+    val_full = RGBDSODDataset(sources, build_test_transform(augment.size), skip_bad=skip_bad)
+    val_indices = split_validation([s.name for s in train_full.samples], config)
+    held_out = set(val_indices)
+    train_indices = [i for i in range(len(train_full)) if i not in held_out]
+    if not train_indices:
+        raise ConfigError("no training samples left after holding out the validation split")
+    return Subset(train_full, train_indices), Subset(val_full, val_indices)
+
+
+# ----------------------------------------------------------------------------- optimisation
+def build_optimizer(model: torch.nn.Module, config: Dict[str, Any], world_size: int):
+    """Adam on all parameters; step decay ``lr * decay ** (epoch // every)`` with epochs from 1."""
+    optim = config["optim"]
+    lr = optim["lr"]
+    if optim["lr_scaling"] == "linear":
+        lr *= config["train"]["batch_size"] * world_size / 4
+    elif optim["lr_scaling"] != "none":
+        raise ConfigError(f"optim.lr_scaling must be none or linear, got {optim['lr_scaling']!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(optim["betas"]),
+                                 weight_decay=optim["weight_decay"])
+    decay, every = optim["lr_decay"], optim["lr_decay_every"]
+    # LambdaLR's index e is the 0-based epoch; the release's epoch number is e + 1.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: decay ** ((e + 1) // every))
+    return optimizer, scheduler
+
+
+def compute_loss(logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """BCE with logits on the single output (mean), in float32 under autocast."""
+    return F.binary_cross_entropy_with_logits(logits.float(), gt)
+
+
+class NonFiniteLoss(TrainingError):
+    pass
+
+
+def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, state, writer,
+                    progress: bool) -> Dict[str, float]:
+    """One pass over ``loader``; returns the mean loss and images/s. Updates ``state['step']``."""
+    model.train()
+    train_cfg = config["train"]
+    clip = config["optim"]["grad_clip_value"]
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}/{train_cfg['epochs']}", unit="batch",
+               disable=not progress, dynamic_ncols=True, leave=False)
+    for batch in bar:
+        rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
+        depth = channels_last_if(train_cfg["channels_last"], batch["depth"].to(device, non_blocking=True))
+        gt = batch["gt"].to(device, non_blocking=True)
+        with autocast_context(device, train_cfg["amp"]):
+            logits = model(rgb, depth)
+        loss = compute_loss(logits, gt)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise NonFiniteLoss(
+                f"non-finite loss ({loss_value}) at epoch {epoch}, step {state['step'] + 1}; "
+                f"the run stopped without saving, its last good checkpoint is kept "
+                f"(try a lower optim.lr or train.amp=none)")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_value_(model.parameters(), clip)
+        scaler.step(optimizer)
+        scaler.update()
+        state["step"] += 1
+        state["batch_in_epoch"] += 1
+        total_loss += loss_value * rgb.shape[0]
+        seen += rgb.shape[0]
+        rate = seen / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
+        if writer is not None and state["step"] % config["log"]["scalars_every"] == 0:
+            writer.add_scalar("train/loss", loss_value, state["step"])
+            writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], state["step"])
+            writer.add_scalar("train/images_per_s", rate, state["step"])
+        if train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"]:
+            break
+    return {"loss": total_loss / max(seen, 1), "images_per_s": seen / (time.perf_counter() - start)}
+
+
+def unnormalise(rgb: torch.Tensor, depth: torch.Tensor):
+    mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(RGB_STD).view(1, 3, 1, 1)
+    return (rgb * std + mean).clamp(0, 1), (depth * DEPTH_STD + DEPTH_MEAN).clamp(0, 1)
+
+
+@torch.inference_mode()
+def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[torch.Tensor]]:
+    """S-measure, MAE and max F (eval/, PySODMetrics protocol) on the held-out split.
+
+    Predictions get the release's test post-processing and are compared with the GT at the
+    training resolution. Also returns an RGB / depth / GT / prediction grid of the first batch.
+    """
+    model.eval()
+    evaluator = SODEvaluator()
+    grid = None
+    for batch in loader:
+        rgb = channels_last_if(config["train"]["channels_last"], batch["rgb"].to(device))
+        depth = channels_last_if(config["train"]["channels_last"], batch["depth"].to(device))
+        with autocast_context(device, config["train"]["amp"]):
+            logits = model(rgb, depth)
+        maps = [saliency_map(l, batch["gt"].shape[-2:]).cpu() for l in logits]
+        for pred, gt in zip(maps, batch["gt"]):
+            evaluator.update(pred.numpy(), gt[0].numpy())
+        if grid is None:
+            rgb_img, depth_img = unnormalise(batch["rgb"][:4], batch["depth"][:4])
+            columns = [rgb_img, depth_img.repeat(1, 3, 1, 1), batch["gt"][:4].repeat(1, 3, 1, 1),
+                       torch.stack(maps[:4]).float().div(255)[:, None].repeat(1, 3, 1, 1)]
+            grid = make_grid(torch.stack(columns, 1).flatten(0, 1), nrow=4)
+    results = evaluator.results()
+    return {"Sm": results["Sm"], "MAE": results["MAE"], "maxFm": results["maxFm"]}, grid
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def find_resume_checkpoint(resume: Optional[str], run_dir: Path) -> Optional[Path]:
+    if resume is None:
+        existing = list_checkpoints(run_dir)
+        if existing:
+            raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
+                                f"pass --resume to continue it or --set log.dir=... for a new run")
+        return None
+    if resume != "latest":
+        return Path(resume)
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise TrainingError(f"--resume: no checkpoint (ckpt_e*_s*.pth) in {run_dir}")
+    return path
+
+
+def restore(path: Path, model, optimizer, scheduler, scaler) -> Dict[str, Any]:
+    """Load a full training checkpoint; returns the loop state it was saved with."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+    if checkpoint is None:
+        raise TrainingError(f"--resume: checkpoint not found: {path}")
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != TRAIN_FORMAT:
+        raise TrainingError(f"--resume: {path} is not a training checkpoint of this project "
+                            f"(weights-only files load with test.py --checkpoint)")
+    load_weights(model, checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    scaler.load_state_dict(checkpoint["scaler"])
+    restore_rng_state(checkpoint["rng"])
+    return dict(checkpoint["state"])
+
+
+def save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, state, config, keep_last) -> Path:
+    path = run_dir / checkpoint_name(state["epochs_done"], state["step"])
+    atomic_save({
+        "format": TRAIN_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": dict(state),
+        "rng": capture_rng_state(), "config": config, "git_sha": git_sha(),
+    }, path)
+    prune_checkpoints(run_dir, keep_last)
+    return path
+
+
+def parameter_checksum(model: torch.nn.Module) -> List[float]:
+    """Two float64 sums over all parameters, cheap to compare across ranks and files."""
+    with torch.no_grad():
+        params = [p.detach().double() for p in model.parameters()]
+        return [sum(p.sum().item() for p in params), sum(p.abs().sum().item() for p in params)]
+
+
+def gather_checksums(model, dist: DistInfo, device) -> List[List[float]]:
+    """Every rank's parameter checksum (identical when DDP kept the replicas in sync)."""
+    local = torch.tensor(parameter_checksum(model), dtype=torch.float64, device=device)
+    if not dist.distributed:
+        return [local.tolist()]
+    gathered = [torch.zeros_like(local) for _ in range(dist.world_size)]
+    torch_dist.all_gather(gathered, local)
+    return [g.tolist() for g in gathered]
+
+
+# ----------------------------------------------------------------------------- main
+def main(args: argparse.Namespace) -> int:
+    overrides = list(args.set) + ([f"train.device={args.device}"] if args.device else [])
+    config = load_config(args.config, overrides)
+    train_cfg = config["train"]
+    device = select_device(train_cfg["device"], local_rank_from_env())
+    dist = init_distributed(device)
+    try:
+        return run(config, args, device, dist)
+    finally:
+        cleanup_distributed()
+
+
+def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> int:
+    train_cfg = config["train"]
+    run_dir = Path(config["log"]["dir"])
+    resume_path = find_resume_checkpoint(args.resume, run_dir)
+    if train_cfg["deterministic"]:
+        torch.use_deterministic_algorithms(True)
+    seed_everything(train_cfg["seed"])  # same model init on every rank
+
+    train_set, val_set = build_datasets(config)
+    sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
+    train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
+    val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
+
+    model = build_model(config["model"]["backbone"])
+    memory_format = torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    optimizer, scheduler = build_optimizer(model, config, dist.world_size)
+    scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
+    # epochs_done: completed epochs; batch_in_epoch: batches done in the next one (after Ctrl-C).
+    state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "best_Sm": None, "best_epoch": None}
+    if resume_path is not None:
+        state = restore(resume_path, model, optimizer, scheduler, scaler)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.distributed else model
+    if train_cfg["compile"]:
+        net = torch.compile(net)
+
+    writer = None
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        writer = SummaryWriter(run_dir / "tensorboard")
+        where = f"resuming {resume_path} at epoch {state['epochs_done'] + 1}" if resume_path else "new run"
+        print(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
+              f"{dist.world_size} process(es) x batch {train_cfg['batch_size']} on {device}, "
+              f"amp {train_cfg['amp']}, run folder {run_dir}", flush=True)
+
+    def save(current_state) -> Optional[Path]:
+        if not dist.is_main:
+            return None
+        return save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, current_state,
+                                        config, config["checkpoint"]["keep_last"])
+
+    epochs = train_cfg["epochs"]
+    try:
+        for epoch in range(state["epochs_done"] + 1, epochs + 1):
+            if state["batch_in_epoch"] == 0:  # a fresh epoch: its randomness depends on (seed, epoch)
+                seed_everything(train_cfg["seed"] * 1000 + epoch * 10 + dist.rank)
+            sampler.set_epoch(epoch)
+            sampler.skip_first(state["batch_in_epoch"] * train_cfg["batch_size"])
+            stats = train_one_epoch(net, train_loader, optimizer, scaler, config, device, epoch, state,
+                                    writer, progress=dist.is_main)
+            scheduler.step()
+            state.update(epochs_done=epoch, batch_in_epoch=0)
+            last = epoch == epochs or (train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"])
+            record = {"epoch": epoch, "step": state["step"], "lr": optimizer.param_groups[0]["lr"], **stats}
+            if dist.is_main and val_loader is not None and (epoch % config["val"]["every"] == 0 or last):
+                metrics, grid = validate(model, val_loader, config, device)
+                record["val"] = metrics
+                for key, value in metrics.items():
+                    writer.add_scalar(f"val/{key}", value, state["step"])
+                writer.add_image("val/rgb_depth_gt_pred", grid, state["step"])
+                if state["best_Sm"] is None or metrics["Sm"] > state["best_Sm"]:
+                    state.update(best_Sm=metrics["Sm"], best_epoch=epoch)
+                    atomic_save(weights_export(model.state_dict(), config, epoch=epoch, val=metrics,
+                                               git_sha=git_sha()), run_dir / "best.pth")
+            if epoch % config["checkpoint"]["every"] == 0 or last:
+                record["checkpoint"] = str(save(state))
+            if dist.is_main:
+                writer.add_scalar("train/epoch_loss", stats["loss"], state["step"])
+                with open(run_dir / "log.jsonl", "a") as log:
+                    log.write(json.dumps(record) + "\n")
+                val_text = " ".join(f"{k} {v:.4f}" for k, v in record.get("val", {}).items())
+                print(f"epoch {epoch}/{epochs} step {state['step']} loss {stats['loss']:.4f} "
+                      f"{stats['images_per_s']:.1f} img/s {val_text}", flush=True)
+            if last:
+                break
+    except KeyboardInterrupt:
+        path = save(state)
+        if dist.is_main:
+            print(f"interrupted in epoch {state['epochs_done'] + 1}, step {state['step']}: saved {path}; "
+                  f"continue with --resume", file=sys.stderr)
+        return 130
+
+    checksums = gather_checksums(model, dist, device)
+    if dist.is_main:
+        atomic_save(weights_export(model.state_dict(), config, epoch=state["epochs_done"], git_sha=git_sha()),
+                    run_dir / "weights_final.pth")
+        with open(run_dir / "log.jsonl", "a") as log:
+            log.write(json.dumps({"event": "end", "step": state["step"], "rank_param_checksums": checksums}) + "\n")
+        writer.close()
+        best = f", best S-measure {state['best_Sm']:.4f} at epoch {state['best_epoch']}" if state["best_Sm"] else ""
+        print(f"done: {run_dir / 'weights_final.pth'}{best}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    parsed = get_args_parser().parse_args(argv)
+    sys.exit(run_cli(lambda: main(parsed), wants_debug(argv),
+                     (ConfigError, DatasetError, WeightsError, TrainingError, ValueError)))
