@@ -1,6 +1,7 @@
 """Command-line entry points print one clear line on a known error, a traceback with --debug."""
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from typing import Callable, Sequence, Tuple, Type
@@ -14,8 +15,17 @@ def run_cli(main: Callable[[], int], debug: bool, expected: Tuple[Type[BaseExcep
         if debug:
             traceback.print_exc()
         else:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
+
+
+def one_line(error: BaseException) -> str:
+    """The error's own message, also when a DataLoader worker wrapped it: PyTorch re-raises
+    it as "Caught X in DataLoader worker process N. Original Traceback ... pkg.X: message"."""
+    lines = [line for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    if len(lines) == 1:
+        return lines[0]
+    return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])
 
 
 def wants_debug(argv: Sequence[str]) -> bool:

@@ -1,0 +1,189 @@
+"""``python -m datasets.check ROOT [ROOT ...]``: audit RGB-D SOD dataset folders.
+
+Per dataset it prints the sample count, the stems missing from each folder, unreadable or
+empty files, size mismatches (GT vs RGB: an error; depth vs RGB: a note, resized at load as
+for DUT-RGBD), the bit depth of the depth maps, and the depth polarity estimated from the GT
+(mean normalised depth inside vs outside the objects), with the ``invert_depth`` setting that
+gives CDINet's near = bright. Exit status 0 when every dataset is usable, 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .errors import DatasetError, run_cli
+from .io import bit_depth, normalize_depth, read_depth_raw, read_gt, read_rgb
+from .layout import (DatasetSource, find_role_dirs, list_datasets, pair_samples,
+                     scan_source)
+
+EXAMPLES = """examples:
+  python -m datasets.check data/RGBD_for_train
+  python -m datasets.check data/RGBD_for_test            (every dataset folder inside)
+  python -m datasets.check data/test/NJU2K data/test/NLPR data/test/DES
+"""
+SHOWN = 5  # names listed per problem
+BRIGHT, DARK = 0.7, 0.3  # fraction of samples brighter inside the GT for a clear verdict
+
+
+def _names(items: Sequence[str]) -> str:
+    more = f" (and {len(items) - SHOWN} more)" if len(items) > SHOWN else ""
+    return ", ".join(items[:SHOWN]) + more
+
+
+@dataclass
+class Audit:
+    """What the audit of one dataset found; ``usable`` is False on any problem."""
+
+    name: str
+    root: Path
+    lines: list[str] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, label: str, text: str, errors: int = 0) -> None:
+        """One report line; ``errors`` is the number of problems it states."""
+        self.lines.append(f"  {label + ':':<10} {text}")
+        self.errors += errors
+
+    @property
+    def usable(self) -> bool:
+        return self.errors == 0
+
+    def render(self) -> str:
+        verdict = "usable" if self.usable else f"NOT usable ({self.errors} problem(s))"
+        return "\n".join([f"{self.name}  ({self.root})", *self.lines, f"  {'verdict:':<10} "
+                          f"{verdict}"])
+
+
+def audit(root: Path) -> Audit:
+    """Audit one dataset folder (RGB-like and depth-like folders, GT-like optional)."""
+    report = Audit(root.name or root.resolve().name, root)
+    try:
+        dirs = find_role_dirs(root)
+        scan = scan_source(DatasetSource(root), use_gt="gt" in dirs)
+    except DatasetError as exc:
+        report.add("error", str(exc), errors=1)
+        return report
+    roles = tuple(scan.dirs)
+    report.add("folders", ", ".join(f"{scan.dirs[r].name}/ {len(scan.files[r])} images"
+                                    for r in roles) + ("" if "gt" in roles else
+                                                       " (no GT folder: no evaluation)"))
+    for role in roles:
+        if scan.ignored[role]:
+            report.add("ignored", f"{len(scan.ignored[role])} non-image entries in "
+                                  f"{scan.dirs[role].name}/: "
+                                  f"{_names([p.name for p in scan.ignored[role]])}")
+    samples, bad = pair_samples(scan)
+    report.add("samples", f"{len(samples)} paired", errors=int(not samples))
+    all_stems = set().union(*(scan.files[r] for r in roles))
+    unpaired = False
+    for role in roles:
+        missing = sorted(all_stems - set(scan.files[role]))
+        if missing:
+            unpaired = True
+            report.add("unpaired", f"{len(missing)} stem(s) missing from {scan.dirs[role]}/: "
+                                   f"{_names(missing)}", errors=len(missing))
+    if not unpaired:
+        report.add("unpaired", "none")
+    bad_files = [b.reason for b in bad if b.kind != "unpaired"]
+    _read_all(report, samples, bad_files)
+    return report
+
+
+def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
+    """Decode every paired sample; report bad files, sizes, bit depths and polarity."""
+    gt_mismatch, depth_sizes, bits = [], Counter(), Counter()
+    brighter, inside_means, outside_means = 0, [], []
+    for sample in tqdm(samples, desc=f"checking {report.name}", unit="sample", leave=False,
+                       disable=None if len(samples) >= 100 else True):
+        try:
+            rgb = read_rgb(sample.rgb)
+            raw = read_depth_raw(sample.depth)
+            gt = read_gt(sample.gt) if sample.gt else None
+        except DatasetError as exc:
+            bad_files.append(str(exc))
+            continue
+        h, w = rgb.shape[:2]
+        bits[bit_depth(raw)] += 1
+        if raw.shape != (h, w):
+            depth_sizes[f"depth {raw.shape[1]}x{raw.shape[0]} vs RGB {w}x{h}"] += 1
+        if gt is None:
+            continue
+        if gt.shape != (h, w):
+            gt_mismatch.append(f"{Path(sample.gt).name} {gt.shape[1]}x{gt.shape[0]} vs RGB "
+                               f"{w}x{h}")
+            continue
+        inside = gt > 0.5
+        if inside.any() and not inside.all():
+            depth = cv2.resize(normalize_depth(raw), (w, h), interpolation=cv2.INTER_LINEAR)
+            inside_means.append(float(depth[inside].mean()))
+            outside_means.append(float(depth[~inside].mean()))
+            brighter += inside_means[-1] > outside_means[-1]
+    report.add("bad files", f"{len(bad_files)}: {_names(bad_files)}" if bad_files else "none",
+               errors=len(bad_files))
+    if gt_mismatch:
+        report.add("sizes", f"{len(gt_mismatch)} GT of another size than the RGB: "
+                            f"{_names(gt_mismatch)}", errors=len(gt_mismatch))
+    for text, count in depth_sizes.most_common():
+        report.add("sizes", f"{text} in {count} sample(s) (depth is resized to RGB at load)")
+    if not gt_mismatch and not depth_sizes:
+        report.add("sizes", "RGB, depth and GT sizes match")
+    report.add("depth", ", ".join(f"{b}: {n}" for b, n in bits.most_common()) or "none read")
+    report.add("polarity", _polarity(brighter, inside_means, outside_means))
+
+
+def _polarity(brighter: int, inside: list[float], outside: list[float]) -> str:
+    """Verdict on near = bright/dark from per-sample mean depth inside vs outside the GT."""
+    n = len(inside)
+    if n == 0:
+        return "unknown (no GT with both object and background pixels)"
+    share = brighter / n
+    stats = (f"mean depth {np.mean(inside):.2f} inside the GT vs {np.mean(outside):.2f} "
+             f"outside; brighter inside in {brighter}/{n} samples")
+    if share >= BRIGHT:
+        return f"near = bright ({stats}): CDINet's convention, keep invert_depth=False"
+    if share <= DARK:
+        return f"near = dark ({stats}): set invert_depth=True for CDINet"
+    return f"unclear ({stats}): inspect some depth maps before choosing invert_depth"
+
+
+def dataset_roots(root: Path) -> list[Path]:
+    """``root`` itself if it is a dataset folder, else its dataset subfolders."""
+    try:
+        dirs = find_role_dirs(root)
+    except DatasetError:
+        return [root]  # audit() reports why
+    if "rgb" in dirs or "depth" in dirs:
+        return [root]
+    children = list_datasets(root)
+    return [root / name for name in children] if children else [root]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.check", epilog=EXAMPLES,
+        description="Audit RGB-D SOD dataset folders ({RGB,depth,GT} or Image/Depth/Mask, any "
+                    "case): pairing by stem, unreadable files, sizes, depth bit depth and "
+                    "polarity. Exit status 0 when all are usable, 1 otherwise.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("roots", nargs="+", type=Path, metavar="ROOT",
+                        help="a dataset folder, or a folder of dataset folders")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    reports = [audit(root) for arg in args.roots for root in dataset_roots(arg)]
+    print("\n\n".join(r.render() for r in reports))
+    return 0 if all(r.usable for r in reports) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

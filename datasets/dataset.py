@@ -1,0 +1,133 @@
+"""``RGBDSODDataset``: one torch Dataset for training and testing over one or more sources.
+
+Several sources are concatenated, which is how the 2185 (NJU2K + NLPR) and 2985 (+ DUT-RGBD)
+training protocols are built. Each item is a dict:
+
+- ``rgb``: float32 (3, S, S), ImageNet-normalised (by the transform);
+- ``depth``: float32 (1, S, S): min-max to [0, 1], optionally inverted, then mean .485 / std .229;
+- ``gt``: float32 (1, S, S) in [0, 1]; absent from every item when ``require_gt=False`` and some
+  source has no GT folder (so ``default_collate`` always sees the same keys);
+- ``name``: the file stem; ``dataset``: the source's name;
+- ``size``: int64 tensor ``[H, W]``, the original RGB size (batches to (B, 2)), for resizing
+  test-time predictions back.
+
+DataLoader workers: the dataset and its transforms pickle; each worker's augmentations are
+seeded from ``torch.initial_seed()`` (see ``transforms.JointTransform``). OpenCV's own threads
+are left as they are: calling ``cv2.setNumThreads`` in a forked worker deadlocked here
+(OpenCV 4.14, Linux), and the measured loader is fast enough without it (``bench/loader.py``).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from .errors import DatasetError
+from .io import read_depth, read_gt, read_rgb
+from .layout import (BadSample, DatasetSource, Sample, SourceLike, as_source, find_role_dirs,
+                     pair_samples, scan_source)
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[np.ndarray, np.ndarray, Union[np.ndarray, None]],
+                     tuple[torch.Tensor, torch.Tensor, Union[torch.Tensor, None]]]
+_SHOWN = 3  # bad samples named in one error line
+
+
+def load_sample(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read one sample: RGB uint8 (H, W, 3), depth float32 (H, W) in [0, 1] at the RGB size,
+    GT float32 (H, W) or None. A GT of another size than the RGB is a DatasetError."""
+    rgb = read_rgb(sample.rgb)
+    size = rgb.shape[:2]
+    depth = read_depth(sample.depth, invert=sample.invert_depth, size=size)
+    gt = None
+    if sample.gt is not None:
+        gt = read_gt(sample.gt)
+        if gt.shape != size:
+            raise DatasetError(f"{sample.gt}: GT is {gt.shape[1]}x{gt.shape[0]} but RGB "
+                               f"{sample.rgb} is {size[1]}x{size[0]} (WxH)")
+    return rgb, depth, gt
+
+
+def bad_samples_message(bad: Sequence[BadSample]) -> str:
+    """One line summarising ``bad`` (the first few reasons, then a count)."""
+    datasets = ", ".join(sorted({b.dataset for b in bad}))
+    reasons = "; ".join(b.reason for b in bad[:_SHOWN])
+    more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+    return f"{len(bad)} bad sample(s) in {datasets}: {reasons}{more}"
+
+
+class RGBDSODDataset(Dataset):
+    """RGB-D SOD samples from ``<root>/{RGB,depth,GT}`` folders, paired by stem.
+
+    Args:
+        sources: a DatasetSource or a root path, or a sequence of them (concatenated).
+        transform: ``transform(rgb, depth, gt) -> (rgb, depth, gt)`` tensors, e.g.
+            ``build_train_transform(AugmentConfig())`` or ``build_test_transform(256)``.
+        require_gt: every source must have a GT folder; if False, GT is used only when all
+            sources have one (test sets without masks).
+        skip_bad: instead of raising on the first problem, read every sample once at
+            construction and drop the bad ones; ``self.skipped`` lists them with the reason and
+            a warning names them. Without it, structural problems (missing folder or file,
+            empty folder or file, unpaired stem) raise at construction and undecodable files
+            or a GT/RGB size mismatch raise when the sample is loaded.
+
+    Attributes: ``samples`` (list of :class:`Sample`, with paths), ``skipped`` (list of
+    :class:`BadSample`), ``sources``, ``has_gt``.
+    """
+
+    def __init__(self, sources: Union[SourceLike, Sequence[SourceLike]], transform: Transform,
+                 require_gt: bool = True, skip_bad: bool = False):
+        if isinstance(sources, (DatasetSource, str)) or hasattr(sources, "__fspath__"):
+            sources = [sources]
+        self.sources = [as_source(s) for s in sources]
+        if not self.sources:
+            raise DatasetError("no dataset source given")
+        self.transform = transform
+        self.has_gt = require_gt or all("gt" in find_role_dirs(s.root) for s in self.sources)
+        self.samples: list[Sample] = []
+        self.skipped: list[BadSample] = []
+        for source in self.sources:
+            samples, bad = pair_samples(scan_source(source, use_gt=self.has_gt))
+            self.samples += samples
+            self.skipped += bad
+        if self.skipped and not skip_bad:
+            raise DatasetError(bad_samples_message(self.skipped) + "; pass skip_bad=True to skip "
+                               "them or run `python -m datasets.check ROOT` for a full audit")
+        if skip_bad:
+            self._drop_unloadable()
+            if self.skipped:
+                log.warning("skipped %s", bad_samples_message(self.skipped))
+        if not self.samples:
+            roots = ", ".join(str(s.root) for s in self.sources)
+            raise DatasetError(f"{roots}: no usable samples")
+
+    def _drop_unloadable(self) -> None:
+        """Read every sample once; move those that fail into ``self.skipped``."""
+        kept = []
+        for sample in tqdm(self.samples, desc="checking samples", unit="sample",
+                           disable=None if len(self.samples) >= 200 else True):
+            try:
+                load_sample(sample)
+            except DatasetError as exc:
+                self.skipped.append(BadSample(sample.dataset, sample.name, "load error", str(exc)))
+            else:
+                kept.append(sample)
+        self.samples = kept
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        rgb, depth, gt = load_sample(sample)
+        rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt)
+        item = {"rgb": rgb_t, "depth": depth_t, "name": sample.name, "dataset": sample.dataset,
+                "size": torch.tensor(rgb.shape[:2], dtype=torch.long)}
+        if gt_t is not None:
+            item["gt"] = gt_t
+        return item

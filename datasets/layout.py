@@ -1,0 +1,233 @@
+"""Finding a dataset's RGB/depth/GT folders and pairing their files by stem.
+
+Pairing is by file stem only, never by sorted order (the CDINet and BBS-Net releases sort three
+independent listings and check only their counts, so one stray file shifts every pair). A stem
+must be present in every folder in use; anything else is reported as a :class:`BadSample`
+naming the file(s), which the dataset turns into a :class:`DatasetError` or skips on request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from .errors import DatasetError
+from .io import IMAGE_EXTENSIONS
+
+# Accepted folder names per role, compared case-insensitively: the CDINet/BBS-Net layout
+# (RGB/depth/GT), lartpang's (Image/Depth/Mask) and the plural variants (images/depths/masks).
+ROLE_FOLDERS = {
+    "rgb": ("rgb", "image", "images", "img", "imgs"),
+    "depth": ("depth", "depths"),
+    "gt": ("gt", "mask", "masks"),
+}
+ROLE_LABELS = {"rgb": "RGB", "depth": "depth", "gt": "GT"}
+
+
+@dataclass
+class DatasetSource:
+    """One dataset folder ``root`` holding RGB-like, depth-like and (optionally) GT-like folders.
+
+    ``list_file``: optional text file of stems (one per line, extensions and ``#`` comments
+    allowed), as given or relative to ``root``; only those samples are used.
+    ``invert_depth``: use ``1 - depth`` after min-max normalisation, for datasets stored with
+    near = dark (CDINet expects near = bright; ``python -m datasets.check`` tells which).
+    ``name``: the ``"dataset"`` field of its samples; defaults to the root folder's name.
+    """
+
+    root: Union[str, Path]
+    list_file: Union[str, Path, None] = None
+    invert_depth: bool = False
+    name: Union[str, None] = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if self.list_file is not None:
+            self.list_file = Path(self.list_file)
+        if self.name is None:
+            self.name = self.root.name or self.root.resolve().name
+
+
+SourceLike = Union[DatasetSource, str, Path]
+
+
+def as_source(source: SourceLike) -> DatasetSource:
+    """A DatasetSource from a source or a plain root path."""
+    return source if isinstance(source, DatasetSource) else DatasetSource(source)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One paired RGB-D sample: file paths (str) plus what the loader needs to read it."""
+
+    dataset: str
+    name: str
+    rgb: str
+    depth: str
+    gt: Union[str, None]
+    invert_depth: bool
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """A sample that cannot be used: ``kind`` is 'unpaired', 'ambiguous', 'empty file' or
+    'load error'; ``reason`` is one line naming the file(s)."""
+
+    dataset: str
+    name: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class FolderScan:
+    """Image files per role of one source: ``files[role][stem]`` lists the paths of that stem
+    (more than one means the stem is ambiguous, e.g. ``a.jpg`` and ``a.png``)."""
+
+    source: DatasetSource
+    dirs: dict[str, Path]
+    files: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
+    ignored: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def find_role_dirs(root: Path) -> dict[str, Path]:
+    """The folders of ``root`` playing the roles 'rgb', 'depth', 'gt' (absent roles omitted).
+
+    Raises DatasetError when ``root`` is not a folder or when two folders claim one role.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found" if not root.exists()
+                           else f"{root}: not a folder")
+    found: dict[str, list[Path]] = {role: [] for role in ROLE_FOLDERS}
+    for child in sorted(root.iterdir()):
+        if child.is_dir():
+            for role, names in ROLE_FOLDERS.items():
+                if child.name.lower() in names:
+                    found[role].append(child)
+    for role, dirs in found.items():
+        if len(dirs) > 1:
+            names = " and ".join(d.name for d in dirs)
+            raise DatasetError(f"{root}: {names} both look like the {ROLE_LABELS[role]} folder;"
+                               " keep one")
+    return {role: dirs[0] for role, dirs in found.items() if dirs}
+
+
+def missing_folder_message(root: Path, role: str) -> str:
+    """One-line message for a dataset root that lacks the folder of ``role``."""
+    names = "/".join(n if n != "rgb" else "RGB" for n in ROLE_FOLDERS[role])
+    return (f"{root}: no {ROLE_LABELS[role]} folder (looked for {names}, any case); "
+            f"found: {', '.join(sorted(p.name for p in root.iterdir())) or 'nothing'}")
+
+
+def scan_folder(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Image files of ``folder`` by stem, and the non-image files ignored (hidden ones skipped)."""
+    by_stem: dict[str, list[Path]] = {}
+    ignored: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            by_stem.setdefault(path.stem, []).append(path)
+        else:
+            ignored.append(path)
+    return by_stem, ignored
+
+
+def scan_source(source: DatasetSource, use_gt: bool) -> FolderScan:
+    """Locate and list the folders of ``source``; a missing or empty folder is a DatasetError."""
+    dirs = find_role_dirs(source.root)
+    roles = ("rgb", "depth", "gt") if use_gt else ("rgb", "depth")
+    for role in roles:
+        if role not in dirs:
+            raise DatasetError(missing_folder_message(source.root, role))
+    scan = FolderScan(source, {role: dirs[role] for role in roles})
+    for role in roles:
+        scan.files[role], scan.ignored[role] = scan_folder(dirs[role])
+        if not scan.files[role]:
+            raise DatasetError(f"{dirs[role]}: empty folder (no "
+                               f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files)")
+    return scan
+
+
+def read_list_file(source: DatasetSource) -> list[str]:
+    """Stems listed in ``source.list_file`` (blank lines and ``#`` comments skipped, a known
+    image extension stripped); a missing, empty or duplicated entry is a DatasetError."""
+    path = source.list_file
+    if not path.is_file() and not path.is_absolute() and (source.root / path).is_file():
+        path = source.root / path
+    if not path.is_file():
+        raise DatasetError(f"{source.list_file}: list file not found")
+    stems: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        entry = Path(entry).name
+        stem = Path(entry).stem if Path(entry).suffix.lower() in IMAGE_EXTENSIONS else entry
+        if stem in seen:
+            raise DatasetError(f"{path}:{number}: '{stem}' is listed twice")
+        seen.add(stem)
+        stems.append(stem)
+    if not stems:
+        raise DatasetError(f"{path}: list file names no samples")
+    return stems
+
+
+def pair_samples(scan: FolderScan) -> tuple[list[Sample], list[BadSample]]:
+    """Pair the files of ``scan`` by stem (in list-file order, else sorted by stem)."""
+    source = scan.source
+    roles = tuple(scan.dirs)
+    if source.list_file is not None:
+        stems = read_list_file(source)
+    else:
+        stems = sorted(set().union(*(scan.files[role] for role in roles)))
+    samples: list[Sample] = []
+    bad: list[BadSample] = []
+    for stem in stems:
+        problem = _problem(scan, stem, roles)
+        if problem:
+            bad.append(BadSample(source.name, stem, *problem))
+            continue
+        paths = {role: str(scan.files[role][stem][0]) for role in roles}
+        samples.append(Sample(source.name, stem, paths["rgb"], paths["depth"], paths.get("gt"),
+                              source.invert_depth))
+    return samples, bad
+
+
+def _problem(scan: FolderScan, stem: str, roles: tuple[str, ...]) -> tuple[str, str] | None:
+    """(kind, reason) when ``stem`` cannot be paired, else None."""
+    present = {role: scan.files[role].get(stem, []) for role in roles}
+    for role, paths in present.items():
+        if len(paths) > 1:
+            return "ambiguous", f"{' and '.join(str(p) for p in paths)}: one stem, several files"
+    missing = [role for role in roles if not present[role]]
+    if missing:
+        where = " and ".join(f"{scan.dirs[role]}/" for role in missing)
+        have = [str(present[role][0]) for role in roles if present[role]]
+        if not have:
+            return "unpaired", f"'{stem}' (from {scan.source.list_file}) has no file in {where}"
+        return "unpaired", f"{have[0]} has no counterpart in {where}"
+    for role in roles:
+        if present[role][0].stat().st_size == 0:
+            return "empty file", f"{present[role][0]}: empty file (0 bytes)"
+    return None
+
+
+def list_datasets(root: Union[str, Path]) -> list[str]:
+    """Names of the subfolders of a benchmark ``root`` that look like datasets (an RGB-like and a
+    depth-like folder inside), sorted; e.g. ``['DES', 'NJU2K', 'NLPR']``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: folder not found")
+    names = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            dirs = find_role_dirs(child)
+        except DatasetError:  # two RGB-like folders: still a dataset, reported when used
+            names.append(child.name)
+            continue
+        if "rgb" in dirs and "depth" in dirs:
+            names.append(child.name)
+    return names
