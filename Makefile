@@ -1,21 +1,61 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 PYTHON ?= python3
 VENV := .venv
-PY := $(VENV)/bin/python
+PY ?= $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo bench clean
+# The demo pipeline; the end-to-end test runs the same target with smaller values.
+DEMO_DATA ?= data/synthetic
+DEMO_RUN ?= runs/demo
+DEMO_TRAIN ?= 160
+DEMO_TEST ?= 50
+DEMO_SIZE ?= 64
+DEMO_SET ?=
+
+.PHONY: venv test demo demo-pipeline bench clean
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
+
+demo: venv
+	@$(MAKE) --no-print-directory demo-pipeline
+
+# data -> training -> saliency maps -> benchmark table, curves and a qualitative figure
+demo-pipeline:
+	@set -e; start=$$(date +%s); rm -rf $(DEMO_DATA) $(DEMO_RUN); \
+	echo "== 1/5 synthetic RGB-D data -> $(DEMO_DATA)"; \
+	$(PY) -m datasets.synthetic --out $(DEMO_DATA) --train $(DEMO_TRAIN) --test $(DEMO_TEST) --size 96 --seed 0; \
+	echo "== 2/5 training configs/demo.yaml -> $(DEMO_RUN)"; \
+	$(PY) train.py --config configs/demo.yaml --set data.root=$(DEMO_DATA) --set log.dir=$(DEMO_RUN) \
+		--set data.augment.size=$(DEMO_SIZE) $(DEMO_SET); \
+	echo "== 3/5 saliency maps of the trained and the untrained model"; \
+	$(PY) test.py --checkpoint $(DEMO_RUN)/weights_final.pth --data-root $(DEMO_DATA)/test --datasets SYN \
+		--out $(DEMO_RUN)/maps/CDINet --size $(DEMO_SIZE) --device cpu --workers 0; \
+	$(PY) test.py --checkpoint $(DEMO_RUN)/weights_init.pth --data-root $(DEMO_DATA)/test --datasets SYN \
+		--out $(DEMO_RUN)/maps/untrained --size $(DEMO_SIZE) --device cpu --workers 0; \
+	echo "== 4/5 evaluation"; \
+	$(PY) -m eval --pred $(DEMO_RUN)/maps/CDINet $(DEMO_RUN)/maps/untrained --data-root $(DEMO_DATA)/test \
+		--datasets SYN --out $(DEMO_RUN)/eval; \
+	echo "== 5/5 qualitative figure"; \
+	$(PY) -m eval.qualitative --data-root $(DEMO_DATA)/test --dataset SYN --pred $(DEMO_RUN)/maps/CDINet \
+		$(DEMO_RUN)/maps/untrained --out $(DEMO_RUN)/qualitative; \
+	echo; echo "demo finished in $$(( $$(date +%s) - start )) s"; \
+	echo "  TensorBoard logs : tensorboard --logdir $(DEMO_RUN)/tensorboard"; \
+	echo "  checkpoint       : $(DEMO_RUN)/weights_final.pth (best on validation: $(DEMO_RUN)/best.pth)"; \
+	echo "  saliency maps    : $(DEMO_RUN)/maps/CDINet/SYN/"; \
+	echo "  table and curves : $(DEMO_RUN)/eval/table.md, $(DEMO_RUN)/eval/plots/"; \
+	echo "  qualitative      : $(DEMO_RUN)/qualitative.png (.pdf)"
+
+bench: venv
+	$(PY) -m bench
 
 clean:
 	rm -rf runs data out

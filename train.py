@@ -11,7 +11,8 @@ Examples:
 
 The run folder (log.dir) receives config.yaml (the resolved config), ckpt_e*_s*.pth (full,
 resumable state), best.pth (weights, best validation S-measure), weights_final.pth, log.jsonl
-(one JSON line per epoch) and TensorBoard events (tensorboard --logdir runs).
+(one JSON line per epoch), TensorBoard events (tensorboard --logdir runs) and, with
+log.save_init, weights_init.pth (the untrained model).
 """
 from __future__ import annotations
 
@@ -312,6 +313,9 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> i
     state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "best_Sm": None, "best_epoch": None}
     if resume_path is not None:
         state = restore(resume_path, model, optimizer, scheduler, scaler)
+    elif dist.is_main and config["log"]["save_init"]:
+        atomic_save(weights_export(model.state_dict(), config, epoch=0, git_sha=git_sha()),
+                    run_dir / "weights_init.pth")
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.distributed else model
     if train_cfg["compile"]:

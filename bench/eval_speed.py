@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.common import markdown, save_json
+
 _MEASURE = """
 import json, resource, subprocess, sys, time
 t = time.perf_counter()
@@ -116,11 +118,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     rows = run(args.n_maps, args.repeats, args.workers)
-    print("| setting | value | unit |\n|---|---:|---|")
-    for r in rows:
-        print(f"| {r['setting']} | {r['value']:.4g} | {r['unit']} |")
+    print(markdown(rows))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        save_json(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def run(args) -> List[dict]:
     return rows
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
@@ -129,7 +129,11 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", help="weights for the map comparison (default: random init; "
                         "trained weights make the bf16-vs-fp32 difference meaningful)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     from bench.common import markdown, save_json
 
     rows = run(args)

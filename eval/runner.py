@@ -96,10 +96,19 @@ def _scored(tasks, protocol: str, workers: int, meanwhile=None):
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     chunksize = max(1, min(32, len(tasks) // (4 * workers)))
-    with context.Pool(workers, initializer=_single_thread_opencv) as pool:
-        if meanwhile is not None:  # after the fork: no thread may hold the import lock then
-            threading.Thread(target=meanwhile, daemon=True).start()
-        yield from pool.imap(scorer, tasks, chunksize=chunksize)
+    # Shrink OpenCV's thread pool before forking: a child that reconfigures a pool inherited
+    # from a parent that had used it waits forever (OpenCV 4.14, e.g. test.py --eval).
+    import cv2
+
+    parent_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with context.Pool(workers, initializer=_single_thread_opencv) as pool:
+            if meanwhile is not None:  # after the fork: no thread may hold the import lock then
+                threading.Thread(target=meanwhile, daemon=True).start()
+            yield from pool.imap(scorer, tasks, chunksize=chunksize)
+    finally:
+        cv2.setNumThreads(parent_threads)
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:

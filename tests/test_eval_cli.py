@@ -116,6 +116,19 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
     assert one == two
 
 
+def test_worker_pool_after_opencv_threads_were_used_does_not_hang(tmp_path):
+    # test.py --eval (and a notebook) use OpenCV's thread pool before evaluating with workers.
+    data, folders = make_dataset(tmp_path, n=40, methods=("A",))
+    code = (f"import cv2, numpy as np\n"
+            f"cv2.GaussianBlur(np.zeros((2000, 2000), np.float32), (31, 31), 5)\n"
+            f"from eval import evaluate_folders\n"
+            f"r = evaluate_folders({{'A': {str(folders['A'])!r}}}, {str(data)!r}, ['DS'], {str(tmp_path / 'o')!r},"
+            f" workers=2, plots=False)\n"
+            f"print(r['results']['A']['DS']['n_images'])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "40", result.stderr[-1000:]
+
+
 def test_resized_predictions_are_noted(tmp_path):
     data, folders = make_dataset(tmp_path, n=2, methods=("A",))
     pred = folders["A"] / "DS" / "im0.png"

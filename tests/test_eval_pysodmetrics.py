@@ -9,11 +9,10 @@ import warnings
 
 import cv2
 import numpy as np
+import py_sod_metrics  # the reference implementation (requirements-dev.txt)
 import pytest
 
-py_sod_metrics = pytest.importorskip("py_sod_metrics")
-
-from eval import METRIC_KEYS, SODEvaluator, evaluate_folders  # noqa: E402
+from eval import METRIC_KEYS, SODEvaluator, evaluate_folders
 
 TOL = 1e-6
 

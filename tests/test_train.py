@@ -1,6 +1,7 @@
 """train.py on tiny synthetic data, CPU: outputs, exact resume, DDP, failure handling."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -172,8 +173,15 @@ def test_torchrun_two_ranks_stay_identical(data_root, tmp_path):
                  "train.epochs=2", "data.val_fraction=0.2"):
         argv += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    # A session of its own, so a hung run's ranks can be killed with the launcher.
+    launcher = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    try:
+        _, stderr = launcher.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        raise
+    assert launcher.returncode == 0, stderr[-2000:]
     end = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
     assert end["step"] == 4  # 8 images / (2 ranks x batch 2) = 2 steps per epoch
     rank0, rank1 = end["rank_param_checksums"]

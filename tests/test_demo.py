@@ -1,0 +1,28 @@
+"""The demo pipeline end to end (`make demo`'s own target), at a reduced size, on CPU."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_pipeline_reduced(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "demo-pipeline", f"PY={sys.executable}", f"DEMO_DATA={data}",
+         f"DEMO_RUN={run}", "DEMO_TRAIN=10", "DEMO_TEST=3", "DEMO_SIZE=32",
+         "DEMO_SET=--set train.max_steps=2 --set data.val_fraction=0.2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())["results"]
+    assert set(metrics) == {"CDINet", "untrained"}
+    assert metrics["CDINet"]["SYN"]["n_images"] == 3 and 0.0 <= metrics["CDINet"]["SYN"]["Sm"] <= 1.0
+    for method in ("CDINet", "untrained"):
+        maps = sorted((run / "maps" / method / "SYN").glob("*.png"))
+        assert len(maps) == 3 and cv2.imread(str(maps[0]), cv2.IMREAD_UNCHANGED).shape == (96, 96)
+    assert (run / "qualitative.png").is_file() and (run / "qualitative.pdf").is_file()
+    assert (run / "eval" / "table.md").is_file() and list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert "demo finished in" in result.stdout and "CDINet" in result.stdout
