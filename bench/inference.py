@@ -4,7 +4,11 @@
 - end to end: ``test.py`` on real-size images (the DES fixtures when ../shared is present,
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
   in images/s, for each batch size;
-- the largest gray-level difference between the maps of each setting and the fp32 maps.
+- the largest gray-level difference between the maps of each setting and the fp32 maps;
+- side by side, a release-style pipeline: the release's test loop (PIL decoding and
+  torchvision transforms per image, batch 1, ``torch.no_grad``, fp32, default memory format,
+  ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the same network, as the
+  baseline of the end-to-end ratios.
 
     python -m bench.inference                        # CPU, 256x256
     python -m bench.inference --device cuda --batch-sizes 1 16 --images 200
@@ -25,9 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_RGBD = ROOT.parent / "shared" / "fixtures" / "rgbd"
 SETTINGS = {  # name: test.py flags
-    "fp32": [],
-    "fp32 + channels_last": ["--channels-last"],
-    "bf16 autocast + channels_last": ["--channels-last", "--amp", "bf16"],
+    "fp32": ["--no-channels-last"],
+    "fp32 + channels_last (test.py's CPU default)": [],
+    "bf16 autocast + channels_last": ["--amp", "bf16"],
 }
 
 
@@ -73,8 +77,46 @@ def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
     return tmp / "syn" / "test", "SYN"
 
 
+def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path, device_name: str) -> float:
+    """Images/s of the release's per-image test loop (CDINet_test.py's structure)."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+    from torchvision import transforms
+
+    from models import CDINet, load_weights
+
+    device = torch.device(device_name)
+    model = CDINet().eval()
+    load_weights(model, checkpoint)
+    model.to(device)
+    rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
+                                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    depth_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
+                                          transforms.Normalize([0.485], [0.229])])
+    out.mkdir(parents=True)
+    images = sorted((root / name / "RGB").iterdir())
+    start = time.perf_counter()
+    with torch.no_grad():
+        for path in images:
+            rgb = Image.open(path).convert("RGB")
+            depth = Image.open(next((root / name / "depth").glob(f"{path.stem}.*"))).convert("L")
+            logits = model(rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device))
+            res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
+            res = res[0, 0].cpu().numpy()
+            res = (res - res.min()) / (res.max() - res.min() + 1e-8)
+            cv2.imwrite(str(out / f"{path.stem}.png"), res * 255)
+    return len(images) / (time.perf_counter() - start)
+
+
 def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List[dict]:
-    rows, reference = [], None
+    baseline = release_style(root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
+    rows = [{"benchmark": f"release-style pipeline ({args.device})",
+             "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image", "value": round(baseline, 3),
+             "unit": "images/s", "ratio": 1.0}]
+    reference = None
     for setting, flags in SETTINGS.items():
         for batch in args.batch_sizes:
             out = tmp / f"maps_{setting.replace(' ', '_')}_{batch}"
@@ -90,6 +132,7 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List
             rows.append({"benchmark": f"test.py end to end ({args.device})",
                          "setting": f"{args.size}x{args.size}, batch {batch}, {setting}, {args.workers} workers",
                          "value": round(stats["end_to_end_images_per_s"], 3), "unit": "images/s",
+                         "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
                          "note": f"model {stats['model_fps']:.3f} FPS; max map diff vs fp32 batch "
                                  f"{args.batch_sizes[0]}: {diff} gray levels"})
     return rows
@@ -101,7 +144,7 @@ def run(args) -> List[dict]:
     from models import CDINet
 
     rows = []
-    for setting in SETTINGS:
+    for setting in SETTINGS if not args.end_to_end_only else []:
         for batch in args.batch_sizes:
             rate = model_only(args.size, batch, args.device, setting, args.repeats)
             rows.append({"benchmark": f"model forward ({args.device})", "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
@@ -124,7 +167,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--images", type=int, default=16, help="images for the end-to-end runs")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (model only)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0, help="test.py --workers (default 0, its CPU default)")
+    parser.add_argument("--end-to-end-only", action="store_true", help="skip the model-only rows")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--checkpoint", help="weights for the map comparison (default: random init; "
                         "trained weights make the bf16-vs-fp32 difference meaningful)")
