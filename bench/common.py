@@ -64,6 +64,13 @@ def _cell(value) -> str:
     return str(value)
 
 
+def report(rows: List[dict], json_path=None) -> None:
+    """Print the rows as a Markdown table and, with a path, save them as JSON."""
+    print(markdown(rows))
+    if json_path:
+        save_json(rows, json_path)
+
+
 def save_json(rows: List[dict], path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import markdown, save_json
+from bench.common import report
 
 _MEASURE = """
 import json, resource, subprocess, sys, time
@@ -118,9 +118,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     rows = run(args.n_maps, args.repeats, args.workers)
-    print(markdown(rows))
-    if args.json:
-        save_json(rows, args.json)
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

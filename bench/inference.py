@@ -178,12 +178,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from bench.common import markdown, save_json
+    from bench.common import report
 
-    rows = run(args)
-    print(markdown(rows))
-    if args.json:
-        save_json(rows, args.json)
+    report(run(args), args.json)
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from bench.common import markdown, save_json
+from bench.common import report
 from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
 
@@ -71,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also write the rows and the machine description to this JSON file")
     args = parser.parse_args(argv)
     rows = run(args.size, args.workers, args.batch_size, args.samples, args.source_size)
-    print(markdown(rows))
-    if args.json:
-        save_json(rows, args.json)
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -101,12 +101,9 @@ def main(argv=None) -> int:
     if args.single:
         print(json.dumps(measure_one(args.single, args.sizes[0], args.batch, args.steps, args.device)))
         return 0
-    from bench.common import markdown, save_json
+    from bench.common import report
 
-    rows = run(args.sizes, args.batch, args.steps, args.device, args.settings)
-    print(markdown(rows))
-    if args.json:
-        save_json(rows, args.json)
+    report(run(args.sizes, args.batch, args.steps, args.device, args.settings), args.json)
     return 0
 
 
