@@ -30,7 +30,7 @@ from tqdm import tqdm
 from datasets import DatasetError, DatasetSource, RGBDSODDataset, build_test_transform, list_datasets
 from models import CDINet, InputShapeError, WeightsError, load_weights
 from models.postprocess import saliency_maps
-from utils.cli import run_cli, wants_debug
+from utils.cli import run_script
 from utils.dist import select_device
 from utils.runtime import autocast_context, channels_last_if, make_loader
 
@@ -198,7 +198,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    parsed = get_args_parser().parse_args(argv)
-    sys.exit(run_cli(lambda: main(parsed), wants_debug(argv),
-                     (TestError, DatasetError, WeightsError, InputShapeError, ValueError)))
+    sys.exit(run_script(get_args_parser(), main, (TestError, DatasetError, WeightsError, InputShapeError, ValueError)))

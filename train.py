@@ -36,12 +36,12 @@ from tqdm import tqdm
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, DatasetError,
                       DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform)
 from eval import SODEvaluator
-from models import WeightsError, build_model, load_weights
+from models import WeightsError, build_model, load_weights, read_checkpoint
 from models.postprocess import saliency_map
 from utils.checkpoint import (TRAIN_FORMAT, atomic_save, capture_rng_state, checkpoint_name,
                               git_sha, latest_checkpoint, list_checkpoints, prune_checkpoints,
                               restore_rng_state, weights_export)
-from utils.cli import run_cli, wants_debug
+from utils.cli import run_script
 from utils.config import ConfigError, load_config, save_config
 from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
                         select_device)
@@ -236,9 +236,7 @@ def find_resume_checkpoint(resume: Optional[str], run_dir: Path) -> Optional[Pat
 
 def restore(path: Path, model, optimizer, scheduler, scaler) -> Dict[str, Any]:
     """Load a full training checkpoint; returns the loop state it was saved with."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
-    if checkpoint is None:
-        raise TrainingError(f"--resume: checkpoint not found: {path}")
+    checkpoint = read_checkpoint(path)  # weights_only, one-line errors naming the file
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != TRAIN_FORMAT:
         raise TrainingError(f"--resume: {path} is not a training checkpoint of this project "
                             f"(weights-only files load with test.py --checkpoint)")
@@ -391,7 +389,4 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> i
 
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    parsed = get_args_parser().parse_args(argv)
-    sys.exit(run_cli(lambda: main(parsed), wants_debug(argv),
-                     (ConfigError, DatasetError, WeightsError, TrainingError, ValueError)))
+    sys.exit(run_script(get_args_parser(), main, (ConfigError, DatasetError, WeightsError, TrainingError, ValueError)))

@@ -6,7 +6,7 @@
 >>> logits = model(rgb, depth)                    # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
 """
 from .cdinet import CDINet, InputShapeError
-from .weights import WeightsError, init_backbone, load_weights, official_to_project_key
+from .weights import WeightsError, init_backbone, load_weights, official_to_project_key, read_checkpoint
 
 
 def build_model(backbone=None) -> CDINet:
@@ -24,4 +24,5 @@ __all__ = [
     "init_backbone",
     "load_weights",
     "official_to_project_key",
+    "read_checkpoint",
 ]

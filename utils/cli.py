@@ -1,18 +1,22 @@
 """Command-line entry points print one clear line on a known error, a traceback with --debug."""
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import traceback
-from typing import Callable, Sequence, Tuple, Type
+from typing import Callable, Optional, Sequence, Tuple, Type
 
 
-def run_cli(main: Callable[[], int], debug: bool, expected: Tuple[Type[BaseException], ...]) -> int:
-    """Call ``main``; an ``expected`` error becomes ``error: <message>`` and exit status 1."""
+def run_script(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], int],
+               expected: Tuple[Type[BaseException], ...], argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv`` and call ``main``; an ``expected`` error becomes ``error: <message>`` and
+    exit status 1 (the traceback with ``--debug``)."""
+    args = parser.parse_args(argv)
     try:
-        return main()
+        return main(args)
     except expected as error:
-        if debug:
+        if args.debug:
             traceback.print_exc()
         else:
             print(f"error: {one_line(error)}", file=sys.stderr)
@@ -26,7 +30,3 @@ def one_line(error: BaseException) -> str:
     if len(lines) == 1:
         return lines[0]
     return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])
-
-
-def wants_debug(argv: Sequence[str]) -> bool:
-    return "--debug" in argv
