@@ -7,9 +7,13 @@ Examples:
   python test.py --checkpoint best.pth --data-root data --datasets DES --device cuda --batch-size 16 --amp bf16 --out maps/x
   python test.py --checkpoint best.pth --export-onnx cdinet.onnx
 
-Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the image's original
-size, from bilinearly resized logits, sigmoid, per-image min-max, x255 (CDINET.md). The
-checkpoint may be ours (training checkpoint or weights) or the authors' CDINet.pth.
+The inputs go through the release's pixel path by default (Pillow decoding, torchvision-style
+antialiased bilinear resize to --size, 8-bit depth / 255); a checkpoint of ours trained with
+other data.preprocess settings or another size is tested with those, and the flags below
+override either. Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the GT's
+size (the RGB's where a stem has no GT), from bilinearly resized logits, sigmoid, per-image
+min-max, x255 (CDINET.md). The checkpoint may be ours (training checkpoint or weights) or the
+authors' CDINet.pth. OUT/test_info.json records every setting used.
 """
 from __future__ import annotations
 
@@ -20,15 +24,16 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets import DatasetError, DatasetSource, RGBDSODDataset, build_test_transform, list_datasets
-from models import CDINet, InputShapeError, WeightsError, load_weights
+from datasets import (DatasetError, DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
+                      list_datasets)
+from models import CDINet, InputShapeError, WeightsError, load_weights, read_checkpoint
 from models.postprocess import saliency_maps
 from utils.cli import run_script
 from utils.dist import select_device
@@ -48,7 +53,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets under --data-root")
     parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--size", type=int, default=256, help="network input size (default %(default)s, as the release)")
+    parser.add_argument("--size", type=int, help="network input size (default: the checkpoint's training size, "
+                        "else 256 as the release)")
+    parser.add_argument("--resize", choices=["pil", "opencv"], help="input resize (default: the checkpoint's "
+                        "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
+    parser.add_argument("--interpolation", choices=["linear", "nearest", "cubic", "area"],
+                        help="input resize filter (default: the checkpoint's, else linear)")
+    parser.add_argument("--depth-scaling", choices=["release", "minmax"], help="release: 8-bit depth / 255 "
+                        "(16-bit/float: min-max); minmax: every map (default: the checkpoint's, else release)")
+    parser.add_argument("--depth-resize", choices=["direct", "rgb_first"], help="direct: depth straight to "
+                        "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, where workers would "
@@ -69,11 +83,32 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_model(checkpoint: str, device: torch.device, channels_last: bool) -> CDINet:
+def load_model(checkpoint: str, device: torch.device, channels_last: bool) -> tuple[CDINet, Dict[str, Any]]:
+    """The model with the checkpoint's weights (strict), and the config saved with them (our
+    checkpoints; empty for the authors' file)."""
+    content = read_checkpoint(checkpoint)
     model = CDINet()
-    load_weights(model, checkpoint)
+    load_weights(model, content, origin=str(checkpoint))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return model.to(device, memory_format=memory_format).eval()
+    trained = content.get("config") if isinstance(content, dict) else None
+    return model.to(device, memory_format=memory_format).eval(), trained if isinstance(trained, dict) else {}
+
+
+def input_settings(args, trained: Dict[str, Any]) -> tuple[int, PreprocessConfig, Dict[str, str]]:
+    """Network size and pixel path: a flag wins, then the checkpoint's training config, then
+    the release. Also says where each value came from, for test_info.json."""
+    data = trained.get("data", {})
+    saved = {**PreprocessConfig().to_dict(), **data.get("preprocess", {})}
+    values, origin = {}, {}
+    for key in PreprocessConfig().to_dict():
+        flag = getattr(args, key)
+        values[key] = flag if flag is not None else saved[key]
+        origin[key] = "command line" if flag is not None else (
+            "checkpoint config" if key in data.get("preprocess", {}) else "release default")
+    saved_size = data.get("augment", {}).get("size")
+    size = args.size or saved_size or 256
+    origin["size"] = "command line" if args.size else ("checkpoint config" if saved_size else "release default")
+    return size, PreprocessConfig(**values), origin
 
 
 def predict(model: CDINet, rgb: torch.Tensor, depth: torch.Tensor, tta: bool) -> torch.Tensor:
@@ -112,8 +147,6 @@ def check_request(args) -> List[Path]:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise TestError(f"output folder {out} exists and is not empty; pass --overwrite to write into it")
-    if args.size % 16:
-        raise TestError(f"--size must be a multiple of 16, got {args.size}")
     return [root / name for name in args.datasets]
 
 
@@ -121,7 +154,7 @@ def check_request(args) -> List[Path]:
 def dump_dataset(model, folder: Path, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
     """Write one dataset's maps; returns image count, model-only FPS and end-to-end images/s."""
     source = DatasetSource(folder, invert_depth=folder.name in args.invert_depth)
-    dataset = RGBDSODDataset(source, build_test_transform(args.size), require_gt=False)
+    dataset = RGBDSODDataset(source, build_test_transform(args.size, args.preprocess), load_gt=False)
     loader = make_loader(dataset, args.batch_size, args.workers, device)
     out_dir = Path(args.out) / folder.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,8 +198,8 @@ def export_onnx(model: CDINet, path: Path, size: int) -> float:
 
 def main(args: argparse.Namespace) -> int:
     if args.export_onnx:
-        model = load_model(args.checkpoint, torch.device("cpu"), channels_last=False)
-        difference = export_onnx(model, Path(args.export_onnx), args.size)
+        model, trained = load_model(args.checkpoint, torch.device("cpu"), channels_last=False)
+        difference = export_onnx(model, Path(args.export_onnx), input_settings(args, trained)[0])
         print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of 16); "
               f"max |logits - PyTorch| {difference:.2e}")
         return 0
@@ -175,9 +208,15 @@ def main(args: argparse.Namespace) -> int:
     on_gpu = device.type == "cuda"
     args.batch_size = args.batch_size or (8 if on_gpu else 1)
     args.workers = args.workers if args.workers is not None else (4 if on_gpu else 0)
-    model = load_model(args.checkpoint, device, args.channels_last)
-    report = {"checkpoint": str(args.checkpoint), "size": args.size, "tta": args.tta, "amp": args.amp,
+    model, trained = load_model(args.checkpoint, device, args.channels_last)
+    args.size, args.preprocess, origin = input_settings(args, trained)
+    if args.size % 16:
+        raise TestError(f"--size must be a multiple of 16, got {args.size}")
+    report = {"checkpoint": str(args.checkpoint), "size": args.size, "preprocess": args.preprocess.to_dict(),
+              "release_pixel_path": args.preprocess.is_release and args.size == 256, "settings_from": origin,
+              "map_size": "GT size where a GT file exists, else RGB size", "tta": args.tta, "amp": args.amp,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,
+              "invert_depth": {folder.name: folder.name in args.invert_depth for folder in folders},
               "datasets": {}}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for folder in folders:

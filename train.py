@@ -3,20 +3,25 @@
 Examples:
   python train.py --config configs/cdinet.yaml                     # the release's recipe, 2985 protocol
   python train.py --config configs/cdinet_2185.yaml --set data.root=/data/rgbd
+  python train.py --config configs/cdinet_val.yaml                 # + held-out validation, best.pth
   python train.py --config configs/demo.yaml --device cpu           # synthetic data, a few minutes
   python train.py --config configs/cdinet.yaml --set train.amp=bf16 --set train.channels_last=true
+  python train.py --config configs/cdinet.yaml --set model.init=CDINet.pth   # fine-tune the release
   torchrun --nproc_per_node=4 train.py --config configs/cdinet.yaml # DistributedDataParallel
-  python train.py --config configs/cdinet.yaml --resume             # latest checkpoint of the run folder
-  python train.py --config configs/cdinet.yaml --resume runs/cdinet/ckpt_e040_s0029840.pth
+  python train.py --resume runs/cdinet                              # continue a run with its saved config
+  python train.py --resume runs/cdinet/ckpt_e040_s0029840.pth
 
 The run folder (log.dir) receives config.yaml (the resolved config), ckpt_e*_s*.pth (full,
-resumable state), best.pth (weights, best validation S-measure), weights_final.pth, log.jsonl
-(one JSON line per epoch), TensorBoard events (tensorboard --logdir runs) and, with
-log.save_init, weights_init.pth (the untrained model).
+resumable state), weights_e<epoch>.pth at checkpoint.weights_epochs (the release keeps epochs
+85, 90, ..., 120), weights_final.pth (the last epoch's weights: the result), best.pth (with
+validation only: best held-out S-measure), log.jsonl (one JSON line per epoch), TensorBoard
+events (tensorboard --logdir runs) and, with log.save_init, weights_init.pth (the untrained
+model).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -34,7 +39,8 @@ from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, DatasetError,
-                      DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform)
+                      DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
+                      build_train_transform)
 from eval import SODEvaluator
 from models import WeightsError, build_model, load_weights, read_checkpoint
 from models.postprocess import saliency_map
@@ -42,11 +48,14 @@ from utils.checkpoint import (TRAIN_FORMAT, atomic_save, capture_rng_state, chec
                               git_sha, latest_checkpoint, list_checkpoints, prune_checkpoints,
                               restore_rng_state, weights_export)
 from utils.cli import run_script
-from utils.config import ConfigError, load_config, save_config
+from utils.config import ConfigError, config_from_dict, load_config, save_config
 from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
                         select_device)
 from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, make_loader,
                            seed_everything)
+
+
+DEFAULT_CONFIG = "configs/cdinet.yaml"
 
 
 class TrainingError(RuntimeError):
@@ -57,12 +66,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train CDINet (ACM MM 2021) for RGB-D salient object detection.",
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/cdinet.yaml", help="YAML config (default: %(default)s)")
+    parser.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG}; ignored with --resume, "
+                        "which uses the run's saved config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=60 (repeatable)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for --set train.device=...")
-    parser.add_argument("--resume", nargs="?", const="latest", metavar="CKPT",
-                        help="continue a run: the latest checkpoint of the run folder, or this file")
+    parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR|CKPT",
+                        help="continue a run with the config saved in its checkpoint: the latest checkpoint "
+                        "of this run folder (bare --resume: log.dir of --config), or this checkpoint file")
+    parser.add_argument("--allow-changes", action="store_true",
+                        help="with --resume: apply the --set overrides to the saved config (recorded in log.jsonl); "
+                        "without it, --set and --resume together are refused")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -102,12 +116,15 @@ def split_validation(names: List[str], config: Dict[str, Any]) -> List[int]:
 
 
 def build_datasets(config: Dict[str, Any]):
-    """Training subset (release augmentation) and validation subset (test transform)."""
+    """Training subset (release augmentation) and validation subset (test transform; empty
+    with ``data.val_fraction: 0``, the release)."""
     sources = resolve_sources(config)
     augment = AugmentConfig.from_dict(config["data"]["augment"])
-    skip_bad = config["data"]["skip_bad"]
-    train_full = RGBDSODDataset(sources, build_train_transform(augment), skip_bad=skip_bad)
-    val_full = RGBDSODDataset(sources, build_test_transform(augment.size), skip_bad=skip_bad)
+    preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
+    train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess),
+                                skip_bad=config["data"]["skip_bad"])
+    val_full = copy.copy(train_full)  # the same samples, read with the test-time transform
+    val_full.transform = build_test_transform(augment.size, preprocess)
     val_indices = split_validation([s.name for s in train_full.samples], config)
     held_out = set(val_indices)
     train_indices = [i for i in range(len(train_full)) if i not in held_out]
@@ -219,14 +236,14 @@ def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def find_resume_checkpoint(resume: Optional[str], run_dir: Path) -> Optional[Path]:
-    if resume is None:
-        existing = list_checkpoints(run_dir)
-        if existing:
-            raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
-                                f"pass --resume to continue it or --set log.dir=... for a new run")
-        return None
-    if resume != "latest":
+def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides: List[str]) -> Path:
+    """The checkpoint that ``--resume`` names: a file, the latest of a run folder, or (bare
+    ``--resume``) the latest of the run folder (``log.dir``) of ``--config`` and ``--set``."""
+    if resume == "latest":
+        run_dir = Path(load_config(config_path or DEFAULT_CONFIG, overrides)["log"]["dir"])
+    elif Path(resume).is_dir():
+        run_dir = Path(resume)
+    else:
         return Path(resume)
     path = latest_checkpoint(run_dir)
     if path is None:
@@ -234,18 +251,52 @@ def find_resume_checkpoint(resume: Optional[str], run_dir: Path) -> Optional[Pat
     return path
 
 
-def restore(path: Path, model, optimizer, scheduler, scaler) -> Dict[str, Any]:
-    """Load a full training checkpoint; returns the loop state it was saved with."""
-    checkpoint = read_checkpoint(path)  # weights_only, one-line errors naming the file
+def read_training_checkpoint(path: Path) -> Dict[str, Any]:
+    """A full training checkpoint of this project (weights_only load, one-line errors)."""
+    checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != TRAIN_FORMAT:
         raise TrainingError(f"--resume: {path} is not a training checkpoint of this project "
-                            f"(weights-only files load with test.py --checkpoint)")
+                            f"(weights files load with test.py --checkpoint or model.init)")
+    return checkpoint
+
+
+def resolve_run(args: argparse.Namespace) -> tuple[Dict[str, Any], Optional[Path], Optional[Dict[str, Any]]]:
+    """The config, and for ``--resume`` the checkpoint's path and content.
+
+    A resumed run continues with the config saved in its checkpoint, never silently with
+    another one: a ``--set`` other than ``log.dir`` (which names the run folder) is refused
+    with ``--resume`` unless ``--allow-changes`` says so; ``--config`` is not read then.
+    """
+    overrides = list(args.set) + ([f"train.device={args.device}"] if args.device else [])
+    if args.resume is None:
+        return load_config(args.config or DEFAULT_CONFIG, overrides), None, None
+    changes = [item for item in args.set if item.split("=", 1)[0].strip() != "log.dir"]
+    if changes and not args.allow_changes:
+        raise TrainingError(f"--resume continues the run with the config saved in its checkpoint; "
+                            f"--set {changes[0]} would change it: add --allow-changes to apply it "
+                            f"(recorded in log.jsonl) or start a new run")
+    path = locate_resume_checkpoint(args.resume, args.config, overrides)
+    checkpoint = read_training_checkpoint(path)
+    config = config_from_dict(checkpoint["config"], overrides, where=f"{path} (saved config)")
+    return config, path, checkpoint
+
+
+def restore(checkpoint: Dict[str, Any], model, optimizer, scheduler, scaler) -> Dict[str, Any]:
+    """Load a full training checkpoint; returns the loop state it was saved with."""
     load_weights(model, checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     scaler.load_state_dict(checkpoint["scaler"])
     restore_rng_state(checkpoint["rng"])
     return dict(checkpoint["state"])
+
+
+def check_new_run_folder(run_dir: Path) -> None:
+    """A new run never writes over another run's checkpoints."""
+    existing = list_checkpoints(run_dir)
+    if existing:
+        raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
+                            f"pass --resume {run_dir} to continue it or --set log.dir=... for a new run")
 
 
 def save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, state, config, keep_last) -> Path:
@@ -278,21 +329,33 @@ def gather_checksums(model, dist: DistInfo, device) -> List[List[float]]:
 
 # ----------------------------------------------------------------------------- main
 def main(args: argparse.Namespace) -> int:
-    overrides = list(args.set) + ([f"train.device={args.device}"] if args.device else [])
-    config = load_config(args.config, overrides)
-    train_cfg = config["train"]
-    device = select_device(train_cfg["device"], local_rank_from_env())
+    config, resume_path, checkpoint = resolve_run(args)
+    device = select_device(config["train"]["device"], local_rank_from_env())
     dist = init_distributed(device)
     try:
-        return run(config, args, device, dist)
+        return run(config, args, device, dist, resume_path, checkpoint)
     finally:
         cleanup_distributed()
 
 
-def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> int:
+def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
+    """CDINet with its backbone initialised as ``model.backbone`` says, or, with ``model.init``
+    (fine-tuning), every weight loaded strictly from that file (the authors' CDINet.pth or a
+    checkpoint of ours); the optimizer then starts fresh."""
+    init = config["model"]["init"]
+    model = build_model(None if init else config["model"]["backbone"])
+    if init:
+        layout = load_weights(model, init)
+        print(f"model initialised from {init} ({layout} layout)", flush=True)
+    return model
+
+
+def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
+        resume_path: Optional[Path], checkpoint: Optional[Dict[str, Any]]) -> int:
     train_cfg = config["train"]
     run_dir = Path(config["log"]["dir"])
-    resume_path = find_resume_checkpoint(args.resume, run_dir)
+    if resume_path is None:
+        check_new_run_folder(run_dir)
     if train_cfg["deterministic"]:
         torch.use_deterministic_algorithms(True)
     seed_everything(train_cfg["seed"])  # same model init on every rank
@@ -302,15 +365,16 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> i
     train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
     val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
 
-    model = build_model(config["model"]["backbone"])
+    model = build_initial_model(config) if checkpoint is None else build_model(None)
     memory_format = torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)
     scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
     # epochs_done: completed epochs; batch_in_epoch: batches done in the next one (after Ctrl-C).
     state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "best_Sm": None, "best_epoch": None}
-    if resume_path is not None:
-        state = restore(resume_path, model, optimizer, scheduler, scaler)
+    if checkpoint is not None:
+        state = restore(checkpoint, model, optimizer, scheduler, scaler)
+        del checkpoint
     elif dist.is_main and config["log"]["save_init"]:
         atomic_save(weights_export(model.state_dict(), config, epoch=0, git_sha=git_sha()),
                     run_dir / "weights_init.pth")
@@ -323,6 +387,10 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> i
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
+        if resume_path is not None:
+            with open(run_dir / "log.jsonl", "a") as log:
+                log.write(json.dumps({"event": "resume", "checkpoint": str(resume_path),
+                                      "changes": list(args.set), "device": args.device}) + "\n")
         writer = SummaryWriter(run_dir / "tensorboard")
         where = f"resuming {resume_path} at epoch {state['epochs_done'] + 1}" if resume_path else "new run"
         print(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
@@ -360,6 +428,9 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo) -> i
                                                git_sha=git_sha()), run_dir / "best.pth")
             if epoch % config["checkpoint"]["every"] == 0 or last:
                 record["checkpoint"] = str(save(state))
+            if dist.is_main and epoch in config["checkpoint"]["weights_epochs"]:
+                atomic_save(weights_export(model.state_dict(), config, epoch=epoch, git_sha=git_sha()),
+                            run_dir / f"weights_e{epoch:03d}.pth")
             if dist.is_main:
                 writer.add_scalar("train/epoch_loss", stats["loss"], state["step"])
                 with open(run_dir / "log.jsonl", "a") as log:

@@ -1,7 +1,7 @@
 """Inference speed of CDINet: model only and test.py end to end, plus bf16's effect on maps.
 
 - model only: median seconds per forward pass (inference_mode) on a random batch, per setting;
-- end to end: ``test.py`` on real-size images (the DES fixtures when ../shared is present,
+- end to end: ``test.py`` on real-size images (the DES fixtures of tests/fixtures when present,
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
   in images/s, for each batch size;
 - the largest gray-level difference between the maps of each setting and the fp32 maps;
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_RGBD = ROOT.parent / "shared" / "fixtures" / "rgbd"
+FIXTURE_RGBD = ROOT / "tests" / "fixtures" / "rgbd"
 SETTINGS = {  # name: test.py flags
     "fp32": ["--no-channels-last"],
     "fp32 + channels_last (test.py's CPU default)": [],
@@ -60,15 +60,15 @@ def model_only(size: int, batch: int, device_name: str, setting: str, repeats: i
 
 def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
     """A data root and dataset name: DES fixtures (repeated) or synthetic 640x480 images."""
-    if SHARED_RGBD.is_dir():
+    if FIXTURE_RGBD.is_dir():
         root = tmp / "data"
         for role in ("RGB", "depth"):
             (root / "DES" / role).mkdir(parents=True)
-        sources = sorted((SHARED_RGBD / "DES" / "RGB").iterdir())
+        sources = sorted((FIXTURE_RGBD / "DES" / "RGB").iterdir())
         for i in range(images):
             src = sources[i % len(sources)]
             (root / "DES" / "RGB" / f"{i:04d}{src.suffix}").write_bytes(src.read_bytes())
-            depth = SHARED_RGBD / "DES" / "depth" / f"{src.stem}.bmp"
+            depth = FIXTURE_RGBD / "DES" / "depth" / f"{src.stem}.bmp"
             (root / "DES" / "depth" / f"{i:04d}.bmp").write_bytes(depth.read_bytes())
         return root, "DES"
     from datasets.synthetic import generate

@@ -1,7 +1,7 @@
 """``python -m datasets.check ROOT [ROOT ...]``: audit RGB-D SOD dataset folders.
 
 Per dataset it prints the sample count, the stems missing from each folder, unreadable or
-empty files, size mismatches (GT vs RGB: an error; depth vs RGB: a note, resized at load as
+empty files, size mismatches (GT vs RGB: an error for training; depth vs RGB: a note, as
 for DUT-RGBD), the bit depth of the depth maps, and the depth polarity estimated from the GT
 (mean normalised depth inside vs outside the objects), with the ``invert_depth`` setting that
 gives CDINet's near = bright. Exit status 0 when every dataset is usable, 1 otherwise.
@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import DatasetError, run_cli
-from .io import bit_depth, normalize_depth, read_depth_raw, read_gt, read_rgb
+from .io import bit_depth, minmax_depth, read_depth_raw, read_gt, read_rgb
 from .layout import (DatasetSource, find_role_dirs, list_datasets, pair_samples,
                      scan_source)
 
@@ -66,7 +66,7 @@ def audit(root: Path) -> Audit:
     report = Audit(root.name or root.resolve().name, root)
     try:
         dirs = find_role_dirs(root)
-        scan = scan_source(DatasetSource(root), use_gt="gt" in dirs)
+        scan = scan_source(DatasetSource(root), require_gt="gt" in dirs)
     except DatasetError as exc:
         report.add("error", str(exc), errors=1)
         return report
@@ -119,9 +119,9 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
             gt_mismatch.append(f"{Path(sample.gt).name} {gt.shape[1]}x{gt.shape[0]} vs RGB "
                                f"{w}x{h}")
             continue
-        inside = gt > 0.5
+        inside = gt > 127
         if inside.any() and not inside.all():
-            depth = cv2.resize(normalize_depth(raw), (w, h), interpolation=cv2.INTER_LINEAR)
+            depth = cv2.resize(minmax_depth(raw), (w, h), interpolation=cv2.INTER_LINEAR)
             inside_means.append(float(depth[inside].mean()))
             outside_means.append(float(depth[~inside].mean()))
             brighter += inside_means[-1] > outside_means[-1]
@@ -131,7 +131,7 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
         report.add("sizes", f"{len(gt_mismatch)} GT of another size than the RGB: "
                             f"{_names(gt_mismatch)}", errors=len(gt_mismatch))
     for text, count in depth_sizes.most_common():
-        report.add("sizes", f"{text} in {count} sample(s) (depth is resized to RGB at load)")
+        report.add("sizes", f"{text} in {count} sample(s) (each is resized to the network size on its own, as the release)")
     if not gt_mismatch and not depth_sizes:
         report.add("sizes", "RGB, depth and GT sizes match")
     report.add("depth", ", ".join(f"{b}: {n}" for b, n in bits.most_common()) or "none read")

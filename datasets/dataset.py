@@ -4,12 +4,12 @@ Several sources are concatenated, which is how the 2185 (NJU2K + NLPR) and 2985 
 training protocols are built. Each item is a dict:
 
 - ``rgb``: float32 (3, S, S), ImageNet-normalised (by the transform);
-- ``depth``: float32 (1, S, S): min-max to [0, 1], optionally inverted, then mean .485 / std .229;
-- ``gt``: float32 (1, S, S) in [0, 1]; absent from every item when ``require_gt=False`` and some
-  source has no GT folder (so ``default_collate`` always sees the same keys);
+- ``depth``: float32 (1, S, S): 8-bit depth / 255 (the release; see ``PreprocessConfig``),
+  optionally inverted, then mean .485 / std .229;
+- ``gt``: float32 (1, S, S) in [0, 1], when ``load_gt`` (training and validation);
 - ``name``: the file stem; ``dataset``: the source's name;
-- ``size``: int64 tensor ``[H, W]``, the original RGB size (batches to (B, 2)), for resizing
-  test-time predictions back.
+- ``size``: int64 tensor ``[H, W]`` (batches to (B, 2)), the size a test-time map is written
+  at: the GT's size when a GT file exists for the stem (as the release), else the RGB's.
 
 DataLoader workers: the dataset and its transforms pickle; each worker's augmentations are
 seeded from ``torch.initial_seed()`` (see ``transforms.JointTransform``). OpenCV's own threads
@@ -27,30 +27,36 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .errors import DatasetError
-from .io import read_depth, read_gt, read_rgb
-from .layout import (BadSample, DatasetSource, Sample, SourceLike, as_source, find_role_dirs,
-                     pair_samples, scan_source)
+from .io import image_size, read_depth_raw, read_gt, read_rgb
+from .layout import (BadSample, DatasetSource, Sample, SourceLike, as_source, pair_samples,
+                     scan_source)
 
 log = logging.getLogger(__name__)
 
-Transform = Callable[[np.ndarray, np.ndarray, Union[np.ndarray, None]],
+Transform = Callable[[np.ndarray, np.ndarray, Union[np.ndarray, None], bool],
                      tuple[torch.Tensor, torch.Tensor, Union[torch.Tensor, None]]]
 _SHOWN = 3  # bad samples named in one error line
 
 
-def load_sample(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Read one sample: RGB uint8 (H, W, 3), depth float32 (H, W) in [0, 1] at the RGB size,
-    GT float32 (H, W) or None. A GT of another size than the RGB is a DatasetError."""
+def load_sample(sample: Sample, load_gt: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """Read one sample: RGB uint8 (H, W, 3), depth as stored (``read_depth_raw``; any size, as
+    DUT-RGBD's), GT uint8 or None, and the output size (H, W): the GT's when it exists, else
+    the RGB's. With ``load_gt`` a GT of another size than the RGB is a DatasetError (a
+    transposed or mismatched mask would train silently wrong); without it only the GT's header
+    is read, for its size.
+    """
     rgb = read_rgb(sample.rgb)
-    size = rgb.shape[:2]
-    depth = read_depth(sample.depth, invert=sample.invert_depth, size=size)
-    gt = None
-    if sample.gt is not None:
-        gt = read_gt(sample.gt)
-        if gt.shape != size:
-            raise DatasetError(f"{sample.gt}: GT is {gt.shape[1]}x{gt.shape[0]} but RGB "
-                               f"{sample.rgb} is {size[1]}x{size[0]} (WxH)")
-    return rgb, depth, gt
+    depth = read_depth_raw(sample.depth)
+    if sample.gt is None:
+        return rgb, depth, None, rgb.shape[:2]
+    if not load_gt:
+        return rgb, depth, None, image_size(sample.gt)
+    gt = read_gt(sample.gt)
+    if gt.shape != rgb.shape[:2]:
+        raise DatasetError(f"{sample.gt}: GT is {gt.shape[1]}x{gt.shape[0]} but RGB "
+                           f"{sample.rgb} is {rgb.shape[1]}x{rgb.shape[0]} (WxH)")
+    return rgb, depth, gt, gt.shape
 
 
 def bad_samples_message(bad: Sequence[BadSample]) -> str:
@@ -66,10 +72,11 @@ class RGBDSODDataset(Dataset):
 
     Args:
         sources: a DatasetSource or a root path, or a sequence of them (concatenated).
-        transform: ``transform(rgb, depth, gt) -> (rgb, depth, gt)`` tensors, e.g.
-            ``build_train_transform(AugmentConfig())`` or ``build_test_transform(256)``.
-        require_gt: every source must have a GT folder; if False, GT is used only when all
-            sources have one (test sets without masks).
+        transform: ``transform(rgb, depth, gt, invert_depth) -> (rgb, depth, gt)`` tensors,
+            e.g. ``build_train_transform(AugmentConfig())`` or ``build_test_transform(256)``.
+        load_gt: every source must have a GT folder and every stem a GT file, and items carry
+            ``gt`` (training, validation). If False (writing maps), GT folders are optional and
+            may be incomplete: a GT file only sets the size its stem's map is written at.
         skip_bad: instead of raising on the first problem, read every sample once at
             construction and drop the bad ones; ``self.skipped`` lists them with the reason and
             a warning names them. Without it, structural problems (missing folder or file,
@@ -77,22 +84,22 @@ class RGBDSODDataset(Dataset):
             or a GT/RGB size mismatch raise when the sample is loaded.
 
     Attributes: ``samples`` (list of :class:`Sample`, with paths), ``skipped`` (list of
-    :class:`BadSample`), ``sources``, ``has_gt``.
+    :class:`BadSample`), ``sources``, ``load_gt``.
     """
 
     def __init__(self, sources: Union[SourceLike, Sequence[SourceLike]], transform: Transform,
-                 require_gt: bool = True, skip_bad: bool = False):
+                 load_gt: bool = True, skip_bad: bool = False):
         if isinstance(sources, (DatasetSource, str)) or hasattr(sources, "__fspath__"):
             sources = [sources]
         self.sources = [as_source(s) for s in sources]
         if not self.sources:
             raise DatasetError("no dataset source given")
         self.transform = transform
-        self.has_gt = require_gt or all("gt" in find_role_dirs(s.root) for s in self.sources)
+        self.load_gt = load_gt
         self.samples: list[Sample] = []
         self.skipped: list[BadSample] = []
         for source in self.sources:
-            samples, bad = pair_samples(scan_source(source, use_gt=self.has_gt))
+            samples, bad = pair_samples(scan_source(source, require_gt=load_gt))
             self.samples += samples
             self.skipped += bad
         if self.skipped and not skip_bad:
@@ -112,7 +119,7 @@ class RGBDSODDataset(Dataset):
         for sample in tqdm(self.samples, desc="checking samples", unit="sample",
                            disable=None if len(self.samples) >= 200 else True):
             try:
-                load_sample(sample)
+                load_sample(sample, self.load_gt)
             except DatasetError as exc:
                 self.skipped.append(BadSample(sample.dataset, sample.name, "load error", str(exc)))
             else:
@@ -124,10 +131,10 @@ class RGBDSODDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        rgb, depth, gt = load_sample(sample)
-        rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt)
+        rgb, depth, gt, size = load_sample(sample, self.load_gt)
+        rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt, sample.invert_depth)
         item = {"rgb": rgb_t, "depth": depth_t, "name": sample.name, "dataset": sample.dataset,
-                "size": torch.tensor(rgb.shape[:2], dtype=torch.long)}
+                "size": torch.tensor(size, dtype=torch.long)}
         if gt_t is not None:
             item["gt"] = gt_t
         return item

@@ -1,77 +1,83 @@
 """Reading RGB, depth and GT files: the only place in the package that decodes images.
 
-Conventions (see ``../shared/reference/DATASETS.md``):
+Files are decoded with Pillow, as the CDINet release does (``setting/dataLoader.py``,
+CDINET.md "Pixel path"), so the default pipeline sees the release's pixels:
 
-- RGB: any of jpg/jpeg/png/bmp/tif, converted to 3-channel uint8 RGB (grayscale replicated,
-  the alpha channel of RGBA dropped, 16-bit scaled to 8-bit).
-- Depth: read unchanged (8- or 16-bit integer, or float TIFF) so 16-bit maps keep full
-  precision, then min-max normalised to [0, 1]; optionally inverted (CDINet's convention is
-  near = bright, "very important" per its authors; raw DES/SSD have near = dark).
-- GT: float32 in [0, 1]; 8-bit masks are divided by 255, 0/1-valued masks are taken as is
-  (OpenCV decodes 1-bit PNGs as 0/255, other writers store 0/1).
+- RGB: ``Image.open(f).convert('RGB')``: uint8 (H, W, 3); grayscale, palette and RGBA inputs
+  converted by Pillow (alpha dropped).
+- Depth: 8-bit files (and colour files, which the release reads with ``convert('L')``) as uint8
+  (H, W), the release's values; 16-bit integer and float files as stored (uint16 / int32 /
+  float32), because ``convert('L')`` would clip them. How depth becomes [0, 1] is
+  :func:`scale_depth`'s job.
+- GT: ``convert('L')``: uint8 (H, W); a mask stored as 0/1 is scaled to 0/255 (the release
+  would read it as almost black), 16-bit masks are reduced to 8 bits.
 
-Files are decoded with ``cv2.imdecode`` on the file's bytes (``cv2.IMREAD_UNCHANGED``, so no
-EXIF rotation can misalign RGB with depth); OpenCV's ``None`` for undecodable data, missing
-files and zero-byte files all become a :class:`DatasetError` naming the file.
+Pillow does not apply EXIF orientation on its own, so RGB, depth and GT keep their stored
+pixel grids. Missing, empty, truncated and undecodable files all become a
+:class:`DatasetError` naming the file.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .errors import DatasetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
+# Pillow modes that hold more than 8 bits per pixel (kept as stored for depth).
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
-def read_unchanged(path: str | Path) -> np.ndarray:
-    """Decode ``path`` as stored (bit depth and channels kept; colour channels in BGR order)."""
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode ``path`` with Pillow (pixels loaded now); one-line DatasetError on failure."""
     path = Path(path)
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        if path.stat().st_size == 0:
+            raise DatasetError(f"{path}: empty file (0 bytes)")
+        image = Image.open(path)
+        image.load()
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.size == 0:
-        raise DatasetError(f"{path}: empty file (0 bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise DatasetError(f"{path}: unreadable image (OpenCV cannot decode it)")
+    except UnidentifiedImageError:
+        raise DatasetError(f"{path}: unreadable image (not a format Pillow can decode)") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+        raise DatasetError(f"{path}: unreadable image ({exc})") from None
     return image
 
 
-def _to_gray(image: np.ndarray) -> np.ndarray:
-    """Single channel from a 1-, 3- or 4-channel (BGR/BGRA) array; equal channels are kept
-    exactly (depth stored as 3 identical channels loses nothing)."""
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1 or (np.array_equal(image[..., 0], image[..., 1])
-                               and np.array_equal(image[..., 0], image[..., 2])):
-        return image[..., 0]
-    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    return cv2.cvtColor(image, code)
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file, from its header only."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (OSError, ValueError, SyntaxError):
+        raise DatasetError(f"{path}: unreadable image (not a format Pillow can decode)") from None
+    return height, width
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """RGB image as uint8 (H, W, 3); grayscale and RGBA inputs converted."""
-    image = read_unchanged(path)
-    if image.dtype == np.uint16:
-        image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = (np.clip(image.astype(np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    if image.ndim == 2 or image.shape[2] == 1:
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """RGB as uint8 (H, W, 3): ``Image.open(path).convert('RGB')``, as the release."""
+    return np.array(open_image(path).convert("RGB"))
 
 
 def read_depth_raw(path: str | Path) -> np.ndarray:
-    """Depth as stored, single channel, original dtype (uint8, uint16 or float)."""
-    return _to_gray(read_unchanged(path))
+    """Depth as read: uint8 for 8-bit and colour files (``convert('L')``, as the release),
+    the stored integers or floats for 16-bit and float files."""
+    image = open_image(path)
+    if image.mode not in _WIDE_MODES:
+        return np.array(image.convert("L"))
+    raw = np.array(image)
+    if raw.ndim == 3:  # a wide multi-channel file (rare): its first channel
+        raw = raw[..., 0]
+    if raw.dtype.kind in "iu" and raw.dtype != np.uint16 and raw.min() >= 0 and raw.max() < 2**16:
+        raw = raw.astype(np.uint16)  # Pillow's mode "I" for 16-bit PNG
+    return raw
 
 
 def bit_depth(raw: np.ndarray) -> str:
@@ -79,35 +85,42 @@ def bit_depth(raw: np.ndarray) -> str:
     return f"{raw.dtype.itemsize * 8}-bit" + (" float" if raw.dtype.kind == "f" else "")
 
 
-def normalize_depth(raw: np.ndarray, invert: bool = False) -> np.ndarray:
-    """Min-max normalise to float32 [0, 1] (a constant map becomes all 0), then ``1 - d`` if
-    ``invert``. Values are computed in float64 before the cast, so 16-bit depth keeps its
-    precision; unsigned maps go through a lookup table of those values (same result, faster)."""
-    low, high = raw.min(), raw.max()
-    if raw.dtype.kind == "u":  # a table indexed by the stored value
-        values = np.arange(int(high) + 1, dtype=np.float64)
-        table = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        table = (1.0 - table if invert else table).astype(np.float32)
-        if raw.dtype == np.uint8:
-            return cv2.LUT(raw, np.pad(table, (0, 256 - table.size)))
-        return table[raw]
+def minmax_depth(raw: np.ndarray) -> np.ndarray:
+    """Min-max normalise to float32 [0, 1] (a constant map becomes all 0), computed in float64
+    so that 16-bit depth keeps its precision."""
     depth = raw.astype(np.float64)
+    low, high = depth.min(), depth.max()
     depth = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
-    return (1.0 - depth if invert else depth).astype(np.float32)
+    return depth.astype(np.float32)
 
 
-def read_depth(path: str | Path, invert: bool = False,
-               size: tuple[int, int] | None = None) -> np.ndarray:
-    """Depth as float32 (H, W) in [0, 1]; resized bilinearly to ``size`` = (H, W) when given and
-    different (DUT-RGBD stores 256x256 depth beside 400x600 RGB)."""
-    depth = normalize_depth(read_depth_raw(path), invert)
-    if size is not None and depth.shape != tuple(size):
-        depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return depth
+def scale_depth(raw: np.ndarray, scaling: str, invert: bool = False) -> np.ndarray:
+    """Depth ready for the transforms.
+
+    ``scaling="release"``: an 8-bit map stays uint8 and is divided by 255 after resizing (the
+    release: no min-max); 16-bit and float maps, which the release cannot read (Pillow's
+    ``convert('L')`` clips them), are min-max normalised to float32 [0, 1] (our choice).
+    ``scaling="minmax"``: every map min-max normalised to float32 [0, 1].
+    ``invert``: near = dark becomes near = bright (``255 - d`` or ``1 - d``).
+    """
+    if scaling == "release" and raw.dtype == np.uint8:
+        return 255 - raw if invert else raw
+    if scaling not in ("release", "minmax"):
+        raise ValueError(f"depth scaling must be release or minmax, got {scaling!r}")
+    depth = minmax_depth(raw)
+    return 1.0 - depth if invert else depth
 
 
 def read_gt(path: str | Path) -> np.ndarray:
-    """Ground truth as float32 (H, W) in [0, 1]."""
-    gt = _to_gray(read_unchanged(path))
-    scale = 1.0 if gt.max() <= 1 else (65535.0 if gt.dtype == np.uint16 else 255.0)
-    return np.clip(gt.astype(np.float32) / scale, 0.0, 1.0)
+    """Ground truth as uint8 (H, W): ``convert('L')`` as the release; 0/1-valued masks become
+    0/255 and 16-bit masks are scaled to 8 bits."""
+    image = open_image(path)
+    if image.mode in _WIDE_MODES:
+        wide = np.asarray(image).astype(np.float64)
+        if wide.max() > 255:  # 16-bit
+            wide = wide / 257
+        elif wide.max() <= 1:  # float in [0, 1], or 0/1 integers
+            wide = wide * 255
+        return np.clip(np.round(wide), 0, 255).astype(np.uint8)
+    gt = np.array(image.convert("L"))
+    return gt * np.uint8(255) if gt.max() == 1 else gt

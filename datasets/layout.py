@@ -82,10 +82,12 @@ class BadSample:
 @dataclass
 class FolderScan:
     """Image files per role of one source: ``files[role][stem]`` lists the paths of that stem
-    (more than one means the stem is ambiguous, e.g. ``a.jpg`` and ``a.png``)."""
+    (more than one means the stem is ambiguous, e.g. ``a.jpg`` and ``a.png``). A stem may lack
+    a file of an ``optional`` role."""
 
     source: DatasetSource
     dirs: dict[str, Path]
+    optional: tuple[str, ...] = ()
     files: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
     ignored: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -134,17 +136,23 @@ def scan_folder(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     return by_stem, ignored
 
 
-def scan_source(source: DatasetSource, use_gt: bool) -> FolderScan:
-    """Locate and list the folders of ``source``; a missing or empty folder is a DatasetError."""
+def scan_source(source: DatasetSource, require_gt: bool) -> FolderScan:
+    """Locate and list the folders of ``source``; a missing or empty folder is a DatasetError.
+
+    RGB and depth are always required; GT too when ``require_gt``. Otherwise a GT folder that
+    exists is listed as optional (``scan.optional``): stems without a GT file are fine.
+    """
     dirs = find_role_dirs(source.root)
-    roles = ("rgb", "depth", "gt") if use_gt else ("rgb", "depth")
+    roles = ("rgb", "depth", "gt") if require_gt else ("rgb", "depth")
     for role in roles:
         if role not in dirs:
             raise DatasetError(missing_folder_message(source.root, role))
-    scan = FolderScan(source, {role: dirs[role] for role in roles})
-    for role in roles:
+    listed = roles if require_gt or "gt" not in dirs else roles + ("gt",)
+    scan = FolderScan(source, {role: dirs[role] for role in listed},
+                      optional=() if require_gt else ("gt",))
+    for role in listed:
         scan.files[role], scan.ignored[role] = scan_folder(dirs[role])
-        if not scan.files[role]:
+        if not scan.files[role] and role not in scan.optional:
             raise DatasetError(f"{dirs[role]}: empty folder (no "
                                f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files)")
     return scan
@@ -178,19 +186,19 @@ def read_list_file(source: DatasetSource) -> list[str]:
 def pair_samples(scan: FolderScan) -> tuple[list[Sample], list[BadSample]]:
     """Pair the files of ``scan`` by stem (in list-file order, else sorted by stem)."""
     source = scan.source
-    roles = tuple(scan.dirs)
+    required = tuple(role for role in scan.dirs if role not in scan.optional)
     if source.list_file is not None:
         stems = read_list_file(source)
     else:
-        stems = sorted(set().union(*(scan.files[role] for role in roles)))
+        stems = sorted(set().union(*(scan.files[role] for role in required)))
     samples: list[Sample] = []
     bad: list[BadSample] = []
     for stem in stems:
-        problem = _problem(scan, stem, roles)
+        problem = _problem(scan, stem, required)
         if problem:
             bad.append(BadSample(source.name, stem, *problem))
             continue
-        paths = {role: str(scan.files[role][stem][0]) for role in roles}
+        paths = {role: str(files[stem][0]) for role, files in scan.files.items() if files.get(stem)}
         samples.append(Sample(source.name, stem, paths["rgb"], paths["depth"], paths.get("gt"),
                               source.invert_depth))
     return samples, bad
@@ -198,7 +206,7 @@ def pair_samples(scan: FolderScan) -> tuple[list[Sample], list[BadSample]]:
 
 def _problem(scan: FolderScan, stem: str, roles: tuple[str, ...]) -> tuple[str, str] | None:
     """(kind, reason) when ``stem`` cannot be paired, else None."""
-    present = {role: scan.files[role].get(stem, []) for role in roles}
+    present = {role: files.get(stem, []) for role, files in scan.files.items()}
     for role, paths in present.items():
         if len(paths) > 1:
             return "ambiguous", f"{' and '.join(str(p) for p in paths)}: one stem, several files"
@@ -209,9 +217,9 @@ def _problem(scan: FolderScan, stem: str, roles: tuple[str, ...]) -> tuple[str, 
         if not have:
             return "unpaired", f"'{stem}' (from {scan.source.list_file}) has no file in {where}"
         return "unpaired", f"{have[0]} has no counterpart in {where}"
-    for role in roles:
-        if present[role][0].stat().st_size == 0:
-            return "empty file", f"{present[role][0]}: empty file (0 bytes)"
+    for paths in present.values():
+        if paths and paths[0].stat().st_size == 0:
+            return "empty file", f"{paths[0]}: empty file (0 bytes)"
     return None
 
 

@@ -139,15 +139,15 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origin
         raise WeightsError(f"{origin} does not match the model: " + "; ".join(problems))
 
 
-def load_weights(model: nn.Module, source: WeightsSource) -> str:
+def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:
     """Load weights strictly into ``model`` from a path or an in-memory (state) dict.
 
     Accepted: this project's checkpoints (weights-only export or full training checkpoint),
     and the authors' release layout (``CDINet.pth``, with or without a ``module.`` prefix),
     whose keys are mapped by ``OFFICIAL_KEY_RULES``. Returns ``"official"`` or ``"project"``,
-    the layout that was found.
+    the layout that was found. ``origin`` names an in-memory source in error messages.
     """
-    origin = str(source) if isinstance(source, (str, os.PathLike)) else "state dict"
+    origin = origin or (str(source) if isinstance(source, (str, os.PathLike)) else "state dict")
     obj = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     state = strip_wrapper_prefixes(extract_state_dict(obj, origin))
     layout = "official" if is_official_layout(state) else "project"

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, DatasetError, DatasetSource,
                       RGBDSODDataset, build_test_transform, list_datasets)
 from datasets.errors import one_line
-from datasets.io import read_depth, read_gt, read_rgb
+from datasets.io import read_depth_raw, read_gt, read_rgb, scale_depth
+from tests.conftest import FIXTURES
 
 S = 32  # side of the small test images
 
@@ -49,8 +50,8 @@ def identity(item: dict) -> tuple[int, int]:
 
 
 @pytest.fixture
-def des(shared_dir) -> Path:
-    return shared_dir / "fixtures" / "rgbd" / "DES"
+def des() -> Path:
+    return FIXTURES / "rgbd" / "DES"
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -58,23 +59,28 @@ def des(shared_dir) -> Path:
 
 def test_des_fixture_reads_with_expected_types(des):
     rgb = read_rgb(des / "RGB" / "RGBD_data_1.jpg")
-    depth = read_depth(des / "depth" / "RGBD_data_1.bmp")
+    depth = read_depth_raw(des / "depth" / "RGBD_data_1.bmp")
     gt = read_gt(des / "GT" / "RGBD_data_1.png")  # 1-bit PNG
     assert rgb.shape == (480, 640, 3) and rgb.dtype == np.uint8
-    assert depth.dtype == np.float32 and depth.min() == 0.0 and depth.max() == 1.0
-    assert gt.dtype == np.float32 and set(np.unique(gt)) == {0.0, 1.0}
+    # 8-bit depth keeps its stored values (the release: no min-max); OpenCV decodes the same
+    stored = cv2.imread(str(des / "depth" / "RGBD_data_1.bmp"), cv2.IMREAD_GRAYSCALE)
+    assert depth.dtype == np.uint8 and np.array_equal(depth, stored)
+    assert gt.dtype == np.uint8 and set(np.unique(gt)) == {0, 255}
 
 
 def test_gt_stored_as_zero_one_is_not_divided_by_255(tmp_path):
     mask = np.zeros((S, S), np.uint8)
     mask[4:10, 4:10] = 1
     gt = read_gt(write(tmp_path / "m.png", mask))
-    assert gt.max() == 1.0 and gt.sum() == 36
+    assert gt.max() == 255 and (gt == 255).sum() == 36
 
 
-def test_16bit_depth_keeps_full_precision(tmp_path):
+@pytest.mark.parametrize("scaling", ["release", "minmax"])
+def test_16bit_depth_keeps_full_precision(tmp_path, scaling):
     raw = (1000 + 37 * np.arange(S * S).reshape(S, S)).astype(np.uint16)  # > 256 levels
-    depth = read_depth(write(tmp_path / "d.png", raw))
+    stored = read_depth_raw(write(tmp_path / "d.png", raw))
+    assert stored.dtype == np.uint16 and np.array_equal(stored, raw)
+    depth = scale_depth(stored, scaling)  # both min-max a 16-bit map (the release cannot read it)
     expected = ((raw.astype(np.float64) - raw.min()) / (raw.max() - raw.min())).astype(np.float32)
     assert np.array_equal(depth, expected)
     assert len(np.unique(depth)) == S * S
@@ -119,7 +125,8 @@ def test_invert_depth_flips_des_polarity(des):
     inverted = RGBDSODDataset(DatasetSource(des, invert_depth=True), build_test_transform(64))
     for i in range(len(plain)):
         d0, d1 = unnormalise(plain[i])[1], unnormalise(inverted[i])[1]
-        assert np.allclose(d0 + d1, 1.0, atol=1e-5)
+        # (255 - d) / 255 = 1 - d / 255, up to the 8-bit rounding of each resized map
+        assert np.abs(d0 + d1 - 1.0).max() <= 1 / 255 + 1e-6
         inside = plain[i]["gt"][0].numpy() > 0.5
         assert d0[inside].mean() < d0[~inside].mean()  # DES: near = dark
         assert d1[inside].mean() > d1[~inside].mean()  # CDINet: near = bright
@@ -176,7 +183,7 @@ def test_several_roots_are_concatenated_with_their_names(tmp_path):
     assert [item["dataset"] for item in ds] == ["NJU2K"] * 3 + ["nlpr"] * 2
 
 
-def test_dut_style_small_depth_is_resized_to_rgb(tmp_path):
+def test_dut_style_small_depth_lands_on_the_rgb_objects(tmp_path):
     root = tmp_path / "DUT"
     rgb = np.zeros((48, 64, 3), np.uint8)
     gt = np.zeros((48, 64), np.uint8)
@@ -192,19 +199,23 @@ def test_dut_style_small_depth_is_resized_to_rgb(tmp_path):
     assert (near & obj).sum() / (near | obj).sum() > 0.8
 
 
-def test_without_gt_folder_no_sample_has_gt_and_batches_collate(tmp_path):
+def test_without_gt_maps_take_the_gt_size_where_one_exists(tmp_path):
     write_sample(tmp_path / "A", "a", 0)
+    write(tmp_path / "A" / "GT" / "a.png", np.zeros((S // 2, S + 8), np.uint8))  # another size
+    write_sample(tmp_path / "A", "c", 2)
+    (tmp_path / "A" / "GT" / "c.png").unlink()  # an incomplete GT folder
     write_sample(tmp_path / "B", "b", 1)
     for path in (tmp_path / "B" / "GT").iterdir():
         path.unlink()
     (tmp_path / "B" / "GT").rmdir()
     with pytest.raises(DatasetError, match="no GT folder"):
         RGBDSODDataset(tmp_path / "B", build_test_transform(S))
-    ds = RGBDSODDataset([tmp_path / "A", tmp_path / "B"], build_test_transform(S),
-                        require_gt=False)
-    assert not ds.has_gt and all("gt" not in item for item in ds)
-    batch = next(iter(DataLoader(ds, batch_size=2)))
-    assert batch["rgb"].shape == (2, 3, S, S) and batch["size"].tolist() == [[S, S], [S, S]]
+    ds = RGBDSODDataset([tmp_path / "A", tmp_path / "B"], build_test_transform(S), load_gt=False)
+    assert [s.name for s in ds.samples] == ["a", "c", "b"]
+    assert all("gt" not in item for item in ds)
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    assert batch["rgb"].shape == (3, 3, S, S)
+    assert batch["size"].tolist() == [[S // 2, S + 8], [S, S], [S, S]]  # GT's size, else RGB's
 
 
 def test_list_datasets_finds_dataset_like_folders(tmp_path):
@@ -276,7 +287,7 @@ def test_error_raised_in_a_worker_keeps_its_type_and_one_line_message(tmp_path):
     with pytest.raises(DatasetError) as info:  # torch needs ~5 s to stop a failed worker
         list(DataLoader(ds, batch_size=3, num_workers=1))
     assert "Traceback" in str(info.value)  # torch prefixes the worker's traceback
-    expected = f"{root / 'RGB' / 's2.png'}: unreadable image (OpenCV cannot decode it)"
+    expected = f"{root / 'RGB' / 's2.png'}: unreadable image (not a format Pillow can decode)"
     assert one_line(info.value) == expected
 
 

@@ -13,6 +13,7 @@ import pytest
 from bench import loader as bench_loader
 from datasets import DatasetError, RGBDSODDataset, build_test_transform, list_datasets
 from datasets import check, synthetic
+from tests.conftest import FIXTURES
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -82,8 +83,8 @@ def test_synthetic_refuses_a_non_empty_output_folder(syn):
 # --- check ----------------------------------------------------------------------------------
 
 
-def test_check_des_fixture_reports_near_dark(shared_dir, capsys):
-    assert check.main([str(shared_dir / "fixtures" / "rgbd" / "DES")]) == 0
+def test_check_des_fixture_reports_near_dark(capsys):
+    assert check.main([str(FIXTURES / "rgbd" / "DES")]) == 0
     out = capsys.readouterr().out
     assert "5 paired" in out and "8-bit: 5" in out
     assert "near = dark" in out and "invert_depth=True" in out and "verdict:   usable" in out

@@ -8,20 +8,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
+from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, PreprocessConfig,
                       build_test_transform, build_train_transform)
 
 H, W = 48, 64
 
 
 def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A red, near object in the top-left quadrant of a grey, far background."""
+    """A red, near object in the top-left quadrant of a grey, far background (8-bit files)."""
     rgb = np.full((H, W, 3), 128, np.uint8)
-    depth = np.full((H, W), 0.2, np.float32)
-    gt = np.zeros((H, W), np.float32)
+    depth = np.full((H, W), 51, np.uint8)
+    gt = np.zeros((H, W), np.uint8)
     rgb[6:20, 8:26] = (230, 20, 20)
-    depth[6:20, 8:26] = 0.9
-    gt[6:20, 8:26] = 1.0
+    depth[6:20, 8:26] = 230
+    gt[6:20, 8:26] = 255
     return rgb, depth, gt
 
 
@@ -37,9 +37,13 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_defaults_are_the_release_recipe():
     cfg = AugmentConfig()
     assert (cfg.size, cfg.flip, cfg.rotate_prob, cfg.rotate_range) == (256, True, 0.2, (-15, 14))
-    assert (cfg.integer_angles, cfg.rotate_interpolation, cfg.resize_interpolation) == (
-        True, "cubic", "linear")
+    assert (cfg.integer_angles, cfg.rotate_interpolation) == (True, "cubic")
     assert (cfg.gt_nearest, cfg.binarize_gt, cfg.normalize) == (False, False, True)
+    pre = PreprocessConfig()
+    assert (pre.resize, pre.interpolation, pre.depth_scaling, pre.depth_resize) == (
+        "pil", "linear", "release", "direct") and pre.is_release
+    with pytest.raises(ValueError, match="'resize' must be one of pil, opencv"):
+        PreprocessConfig.from_dict({"resize": "cv2"})
 
 
 def test_config_round_trips_through_plain_values_and_rejects_unknown_keys():
@@ -49,7 +53,7 @@ def test_config_round_trips_through_plain_values_and_rejects_unknown_keys():
     with pytest.raises(ValueError, match="'rotate_limit'"):
         AugmentConfig.from_dict({"rotate_limit": 10})
     for bad in ({"size": 0}, {"flip": 1}, {"rotate_prob": 1.5}, {"rotate_range": [5, -5]},
-                {"resize_interpolation": "bilinear"}, {"rotate_range": [-1.5, 2]}):
+                {"rotate_interpolation": "bilinear"}, {"rotate_range": [-1.5, 2]}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AugmentConfig.from_dict(bad)
 
@@ -77,7 +81,7 @@ def test_flip_and_rotation_frequencies_match_the_recipe():
     counts = {"none": 0, "h": 0, "v": 0, "rotated": 0}
     n = 600
     for _ in range(n):
-        out = unnormalise(*transform(rgb, np.zeros((H, H), np.float32))[:2])[0]
+        out = unnormalise(*transform(rgb, np.zeros((H, H), np.uint8))[:2])[0]
         counts["rotated"] += bool(out[0, 0].max() < 0.05 or out[-1, -1].max() < 0.05)
         left_dark = out[H // 2, 2, 0] < out[H // 2, -3, 0]
         top_no_green = out[2, H // 2, 1] < out[-3, H // 2, 1]
@@ -98,7 +102,7 @@ def test_gt_is_soft_by_default_and_binary_on_request():
 
 def test_normalisation_constants_and_switch():
     rgb = np.full((H, W, 3), 255, np.uint8)
-    depth = np.ones((H, W), np.float32)
+    depth = np.full((H, W), 255, np.uint8)  # release: 8-bit depth / 255, no min-max
     out_rgb, out_depth, gt = build_test_transform(16)(rgb, depth)
     assert gt is None and out_rgb.shape == (3, 16, 16) and out_depth.shape == (1, 16, 16)
     expected = (1 - np.array(RGB_MEAN)) / np.array(RGB_STD)

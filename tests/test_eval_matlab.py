@@ -12,17 +12,18 @@ import pytest
 
 from eval import SODEvaluator, evaluate_folders
 from eval.protocol import matlab_thresholds, round_centroid
+from tests.conftest import FIXTURES
 
 MAT_KEYS = {"Sm": "Sm", "wFm": "wFm", "MAE": "mae", "adpFm": "adpFm", "meanFm": "meanFm",
             "maxFm": "maxFm", "adpEm": "adpEm", "meanEm": "meanEm", "maxEm": "maxEm"}
 
 
 @pytest.fixture(scope="module")
-def matlab_run(shared_dir, tmp_path_factory):
+def matlab_run(tmp_path_factory):
     """Lay the fixture out as ROOT/COD10K/GT + SINet/COD10K (symlinks) and evaluate it."""
     import scipy.io as scipy_io  # reads the toolbox's .mat (scipy is a runtime dependency)
 
-    ref = shared_dir / "fixtures" / "matlab_reference"
+    ref = FIXTURES / "matlab_reference"
     tmp = tmp_path_factory.mktemp("matlab")
     (tmp / "data" / "COD10K").mkdir(parents=True)
     (tmp / "data" / "COD10K" / "GT").symlink_to(ref / "GT")

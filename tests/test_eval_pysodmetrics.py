@@ -13,6 +13,7 @@ import py_sod_metrics  # the reference implementation (requirements-dev.txt)
 import pytest
 
 from eval import METRIC_KEYS, SODEvaluator, evaluate_folders
+from tests.conftest import FIXTURES
 
 TOL = 1e-6
 
@@ -178,10 +179,10 @@ def test_prediction_of_another_size_is_resized_bilinear_to_the_gt():
         assert got[key] == pytest.approx(expected[key], abs=TOL), key
 
 
-def test_real_des_maps_of_jl_dcf(shared_dir, tmp_path):
+def test_real_des_maps_of_jl_dcf(tmp_path):
     """The 5 real DES GTs (1-bit PNG) and JL-DCF's maps, through the folder evaluation."""
-    gt_dir = shared_dir / "fixtures" / "rgbd" / "DES" / "GT"
-    map_dir = shared_dir / "fixtures" / "maps" / "JL-DCF" / "DES"
+    gt_dir = FIXTURES / "rgbd" / "DES" / "GT"
+    map_dir = FIXTURES / "maps" / "JL-DCF" / "DES"
     root = tmp_path / "data"
     shutil.copytree(gt_dir, root / "DES" / "GT")
     result = evaluate_folders({"JL-DCF": map_dir.parent}, root, ["DES"], tmp_path / "out", plots=False)

@@ -12,6 +12,7 @@ import pytest
 
 from eval import EvalError
 from eval.qualitative import GAP, fit_tile, main, pick_rows, qualitative_figure, read_depth
+from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 96  # cell height: small figures keep the tests fast
@@ -19,12 +20,12 @@ CELL_W = round(SIZE * 640 / 480)  # the DES images are 640 x 480
 
 
 @pytest.fixture(scope="module")
-def des(shared_dir, tmp_path_factory):
+def des(tmp_path_factory):
     """``(data_root, {label: method folder})``: JL-DCF's real maps, the GT as a perfect map, the
     GT shifted and blurred (scores that rank the images differently) and the inverted JL-DCF maps
     (all scoring 0), each folder holding ``DES/<stem>.png``."""
-    data_root = shared_dir / "fixtures" / "rgbd"
-    jldcf = shared_dir / "fixtures" / "maps" / "JL-DCF"
+    data_root = FIXTURES / "rgbd"
+    jldcf = FIXTURES / "maps" / "JL-DCF"
     tmp = tmp_path_factory.mktemp("methods")
     for name in ("Perfect", "Shifted", "Inverted"):
         (tmp / name / "DES").mkdir(parents=True)

@@ -1,5 +1,4 @@
 """CDINet computes the authors' function; weights load strictly from every supported source."""
-import importlib.util
 import re
 
 import pytest
@@ -10,17 +9,15 @@ from models import CDINet, InputShapeError, WeightsError, build_model, init_back
 from models.summary import count_macs, parameter_counts
 from models.vgg import VGG16Features
 from models import weights as weights_module
+from tests.conftest import FIXTURES
+from tests.keyed_weights import keyed_official_state_dict
 from tests.reference_cdinet import reference_forward
 
 
 @pytest.fixture(scope="module")
-def keyed(shared_dir):
-    """``keyed_state_dict`` and the official key shapes from ../shared/reference."""
-    spec = importlib.util.spec_from_file_location("keyed_weights", shared_dir / "reference" / "keyed_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    shapes = module.read_key_file(shared_dir / "reference" / "cdinet_official_keys.tsv")
-    return lambda seed: module.keyed_state_dict(shapes, seed=seed)
+def keyed():
+    """Keyed weights in the authors' layout (``tests/keyed_weights.py``), by seed."""
+    return keyed_official_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +25,8 @@ def model():
     return CDINet().eval()
 
 
-def test_reproduces_authors_logits_seed0_256(shared_dir, keyed, model):
-    ref = torch.load(shared_dir / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
+def test_reproduces_authors_logits_seed0_256(keyed, model):
+    ref = torch.load(FIXTURES / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
     official = keyed(0)
     assert load_weights(model, official) == "official"
     with torch.no_grad():

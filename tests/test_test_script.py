@@ -1,4 +1,4 @@
-"""test.py: maps equal to a direct forward + the release's post-processing, errors, ONNX."""
+"""test.py: the authors' weights give the authors' maps; settings, errors, ONNX."""
 import importlib.util
 import json
 import subprocess
@@ -10,69 +10,88 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-import torch.nn.functional as F
 
-from datasets import DatasetSource, RGBDSODDataset, build_test_transform
 from models import CDINet, load_weights
+from tests.conftest import FIXTURES
+from tests.keyed_weights import keyed_official_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
 test_script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(test_script)
+RELEASE_MAPS = FIXTURES / "reference" / "release_maps_seed0" / "DES"
 
 
 @pytest.fixture(scope="module")
-def official_checkpoint(shared_dir, tmp_path_factory):
-    """Keyed weights in the authors' layout, saved as DataParallel would (``module.`` prefix)."""
-    spec = importlib.util.spec_from_file_location("keyed_weights", shared_dir / "reference" / "keyed_weights.py")
-    keyed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(keyed)
-    state = keyed.keyed_state_dict(keyed.read_key_file(shared_dir / "reference" / "cdinet_official_keys.tsv"), seed=0)
+def official_checkpoint(tmp_path_factory):
+    """Keyed seed-0 weights in the authors' layout, saved as DataParallel would (``module.``)."""
     path = tmp_path_factory.mktemp("ckpt") / "CDINet.pth"
-    torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    torch.save({f"module.{k}": v for k, v in keyed_official_state_dict(0).items()}, path)
     return path
 
 
 @pytest.fixture(scope="module")
-def rgbd_root(shared_dir):
-    return shared_dir / "fixtures" / "rgbd"
-
-
-@pytest.fixture(scope="module")
-def expected_maps(official_checkpoint, rgbd_root):
-    """Direct model forward per image + the release's post-processing, written out here."""
-    model = CDINet().eval()
-    load_weights(model, official_checkpoint)
-    dataset = RGBDSODDataset(DatasetSource(rgbd_root / "DES"), build_test_transform(256), require_gt=False)
-    maps = {}
-    with torch.inference_mode():
-        for sample in dataset:
-            logits = model(sample["rgb"][None], sample["depth"][None])
-            height, width = sample["size"].tolist()
-            prob = torch.sigmoid(F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False))[0, 0]
-            prob = (prob - prob.min()) / (prob.max() - prob.min() + 1e-8)
-            maps[sample["name"]] = (prob * 255).numpy()
-    return maps
+def rgbd_root():
+    return FIXTURES / "rgbd"
 
 
 def run_test_script(*argv):
     return test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv]))
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_maps_equal_direct_forward_and_release_postprocessing(official_checkpoint, rgbd_root, expected_maps,
-                                                             tmp_path, batch_size):
+@pytest.mark.parametrize("batch_size, channels_last", [(1, True), (4, False)])
+def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp_path, batch_size,
+                                             channels_last):
+    """The maps the authors' own code wrote with the same weights (PIL/torchvision inputs,
+    their post-processing): every pixel within 1 gray level."""
     out = tmp_path / "maps"
     assert run_test_script("--checkpoint", official_checkpoint, "--data-root", rgbd_root, "--datasets", "DES",
-                           "--out", out, "--device", "cpu", "--batch-size", batch_size, "--workers", 0) == 0
-    written = sorted(p.name for p in (out / "DES").iterdir())
-    assert written == sorted(f"{name}.png" for name in expected_maps)
-    for name, expected in expected_maps.items():
-        image = cv2.imread(str(out / "DES" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
-        assert image.dtype == np.uint8 and image.shape == (480, 640)
-        assert np.abs(image.astype(np.float64) - expected).max() <= 1.0
+                           "--out", out, "--device", "cpu", "--batch-size", batch_size, "--workers", 0,
+                           "--channels-last" if channels_last else "--no-channels-last") == 0
+    expected = sorted(p.name for p in RELEASE_MAPS.iterdir())
+    assert sorted(p.name for p in (out / "DES").iterdir()) == expected and len(expected) == 5
+    for name in expected:
+        release = cv2.imread(str(RELEASE_MAPS / name), cv2.IMREAD_UNCHANGED)
+        ours = cv2.imread(str(out / "DES" / name), cv2.IMREAD_UNCHANGED)
+        assert ours.dtype == np.uint8 and ours.shape == release.shape == (480, 640)
+        assert np.abs(ours.astype(int) - release.astype(int)).max() <= 1, name
     info = json.loads((out / "test_info.json").read_text())
-    assert info["tta"] is False and info["datasets"]["DES"]["images"] == 5
+    assert info["release_pixel_path"] is True and info["size"] == 256
+    assert info["preprocess"] == {"resize": "pil", "interpolation": "linear", "depth_scaling": "release",
+                                  "depth_resize": "direct"}
+    assert info["invert_depth"] == {"DES": False} and info["datasets"]["DES"]["images"] == 5
+
+
+def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_root, tmp_path):
+    """OpenCV resize + min-max depth (this project's former default, now named options) really
+    changes the maps: the release-exact default above is not a tolerance artefact."""
+    out = tmp_path / "maps"
+    assert run_test_script("--checkpoint", official_checkpoint, "--data-root", rgbd_root, "--datasets", "DES",
+                           "--out", out, "--device", "cpu", "--resize", "opencv", "--depth-scaling", "minmax",
+                           "--depth-resize", "rgb_first") == 0
+    worst = max(np.abs(cv2.imread(str(out / "DES" / p.name), 0).astype(int)
+                       - cv2.imread(str(p), 0).astype(int)).max() for p in RELEASE_MAPS.iterdir())
+    assert worst > 20
+    info = json.loads((out / "test_info.json").read_text())
+    assert info["release_pixel_path"] is False and info["settings_from"]["resize"] == "command line"
+    assert info["preprocess"]["depth_scaling"] == "minmax"
+
+
+def test_our_checkpoint_is_tested_with_its_training_settings(rgbd_root, tmp_path):
+    """A weights file of ours carries its config: size and pixel path come from it."""
+    model = CDINet()
+    path = tmp_path / "weights.pth"
+    config = {"data": {"augment": {"size": 64}, "preprocess": {"resize": "opencv", "interpolation": "area"}}}
+    torch.save({"format": "cdinet-sod/weights/1", "model": model.state_dict(), "config": config}, path)
+    out = tmp_path / "maps"
+    assert run_test_script("--checkpoint", path, "--data-root", rgbd_root, "--datasets", "DES", "--out", out,
+                           "--device", "cpu", "--depth-scaling", "minmax") == 0
+    info = json.loads((out / "test_info.json").read_text())
+    assert info["size"] == 64 and info["settings_from"]["size"] == "checkpoint config"
+    assert info["preprocess"] == {"resize": "opencv", "interpolation": "area", "depth_scaling": "minmax",
+                                  "depth_resize": "direct"}
+    assert info["settings_from"]["depth_scaling"] == "command line"
+    assert info["settings_from"]["depth_resize"] == "release default"
 
 
 def test_unknown_dataset_lists_what_is_there(official_checkpoint, rgbd_root, tmp_path):

@@ -13,6 +13,8 @@ import torch
 
 import train
 from datasets.synthetic import generate
+from models import CDINet, WeightsError, load_weights
+from tests.keyed_weights import keyed_official_state_dict
 from utils.checkpoint import atomic_save, list_checkpoints
 from utils.config import ConfigError, load_config
 
@@ -60,9 +62,15 @@ def test_resume_gives_identical_weights(data_root, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert train.main(tiny_args(data_root, straight, "train.epochs=2")) == 0
     assert train.main(tiny_args(data_root, split, "train.epochs=1")) == 0
-    resumed = tiny_args(data_root, split, "train.epochs=2")
+    resumed = tiny_args(data_root, split, "train.epochs=2")  # extends the run: a change
     resumed.resume = "latest"
+    with pytest.raises(train.TrainingError, match="--set data.root=.* would change it: add --allow-changes"):
+        train.main(resumed)
+    resumed.allow_changes = True
     assert train.main(resumed) == 0
+    events = [json.loads(l) for l in (split / "log.jsonl").read_text().splitlines() if '"event"' in l]
+    assert [e["event"] for e in events] == ["end", "resume", "end"]
+    assert "train.epochs=2" in events[1]["changes"]
     a, b = final_weights(straight), final_weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # and training did change them
@@ -85,8 +93,8 @@ def test_interrupt_saves_resumable_checkpoint(data_root, tmp_path, monkeypatch):
     saved = torch.load(list_checkpoints(run_dir)[-1], weights_only=True)
     assert (saved["state"]["epochs_done"], saved["state"]["step"], saved["state"]["batch_in_epoch"]) == (1, 3, 1)
     monkeypatch.setattr(train, "compute_loss", real_loss)
-    resumed = tiny_args(data_root, run_dir, "train.epochs=2")
-    resumed.resume = "latest"
+    # The run folder alone: the config comes from the checkpoint, not from --config or --set.
+    resumed = train.get_args_parser().parse_args(["--resume", str(run_dir)])
     assert train.main(resumed) == 0
     end = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
     assert end["event"] == "end" and end["step"] == 4
@@ -98,7 +106,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, mo
     good = list_checkpoints(run_dir)
     monkeypatch.setattr(train, "compute_loss", lambda logits, gt: (logits * float("nan")).mean())
     resumed = tiny_args(data_root, run_dir, "train.epochs=2")
-    resumed.resume = "latest"
+    resumed.resume, resumed.allow_changes = "latest", True
     with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2, step 3"):
         train.main(resumed)
     assert list_checkpoints(run_dir) == good
@@ -108,8 +116,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, mo
 def test_resume_from_weights_only_file_is_refused(data_root, tmp_path):
     run_dir = tmp_path / "run"
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
-    args = tiny_args(data_root, tmp_path / "other", "train.epochs=2")
-    args.resume = str(run_dir / "weights_final.pth")
+    args = train.get_args_parser().parse_args(["--resume", str(run_dir / "weights_final.pth")])
     with pytest.raises(train.TrainingError, match="is not a training checkpoint"):
         train.main(args)
 
@@ -130,6 +137,62 @@ def test_kill_during_checkpoint_write_keeps_previous(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
     assert result.returncode == -9
     assert torch.equal(torch.load(path, weights_only=True)["model"]["w"], torch.arange(4.0))
+
+
+def test_resume_continues_with_the_saved_config_not_another(data_root, tmp_path):
+    """``--resume`` with another ``--config`` (or none) still trains with the run's own config."""
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=1", "optim.lr=5e-4")) == 0
+    args = train.get_args_parser().parse_args(["--config", str(ROOT / "configs" / "cdinet.yaml"),
+                                               "--resume", str(list_checkpoints(run_dir)[-1])])
+    config, path, checkpoint = train.resolve_run(args)
+    assert path == list_checkpoints(run_dir)[-1] and checkpoint["state"]["epochs_done"] == 1
+    assert config["optim"]["lr"] == 5e-4 and config["data"]["augment"]["size"] == 32
+    assert config["model"]["backbone"] == "none"  # demo.yaml's, not cdinet.yaml's imagenet
+    args = train.get_args_parser().parse_args(["--resume", str(run_dir), "--set", "optim.lr=1e-3",
+                                               "--allow-changes"])
+    assert train.resolve_run(args)[0]["optim"]["lr"] == 1e-3
+
+
+def test_fine_tuning_starts_from_a_full_model_file(data_root, tmp_path):
+    """``model.init``: the authors' layout (here with keyed weights) loads strictly; training
+    then starts from those weights with a fresh optimizer."""
+    official = keyed_official_state_dict(3)
+    init = tmp_path / "CDINet.pth"
+    torch.save({f"module.{k}": v for k, v in official.items()}, init)
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=1", "log.save_init=true",
+                                f"model.init={init}", "optim.lr=0.0")) == 0
+    start = torch.load(run_dir / "weights_init.pth", weights_only=True)["model"]
+    reference = CDINet()
+    load_weights(reference, official)
+    assert all(torch.equal(start[k], v) for k, v in reference.state_dict().items())
+    end = final_weights(run_dir)  # lr 0: Adam leaves the weights as they were
+    assert all(torch.equal(end[k], v) for k, v in reference.state_dict().items())
+    torch.save({"module.vgg_r.conv1.conv1_1.weight": torch.zeros(64, 3, 3, 3)}, init)
+    with pytest.raises(WeightsError, match="missing keys"):
+        train.main(tiny_args(data_root, tmp_path / "bad", "train.epochs=1", f"model.init={init}"))
+
+
+def test_release_config_keeps_every_image_and_the_release_epochs(data_root, tmp_path):
+    release = load_config(ROOT / "configs" / "cdinet.yaml")
+    assert release["data"]["val_fraction"] == 0.0 and release["data"]["val_list"] is None
+    assert release["checkpoint"]["weights_epochs"] == list(range(85, 121, 5))
+    assert release["data"]["preprocess"] == {"resize": "pil", "interpolation": "linear",
+                                             "depth_scaling": "release", "depth_resize": "direct"}
+    val = load_config(ROOT / "configs" / "cdinet_val.yaml")
+    assert val["data"]["val_fraction"] == 0.05
+    assert {k: v for k, v in val.items() if k not in ("data", "log")} == \
+        {k: v for k, v in release.items() if k not in ("data", "log")}
+    # weights at the configured epochs, no best.pth without validation
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=3", "data.val_fraction=0.0",
+                                "checkpoint.weights_epochs=[2, 3]")) == 0
+    assert sorted(p.name for p in run_dir.glob("weights_*.pth")) == [
+        "weights_e002.pth", "weights_e003.pth", "weights_final.pth", "weights_init.pth"]
+    assert not (run_dir / "best.pth").exists()
+    last = torch.load(run_dir / "weights_e003.pth", weights_only=True)["model"]
+    assert all(torch.equal(last[k], v) for k, v in final_weights(run_dir).items())
 
 
 def test_lr_schedule_follows_release():

@@ -101,9 +101,16 @@ def apply_overrides(config: Dict[str, Any], overrides: Iterable[str]) -> None:
 
 def load_config(path: str | Path, overrides: List[str] = ()) -> Dict[str, Any]:
     """The resolved config: schema <- file chain <- command-line overrides."""
+    return config_from_dict(read_yaml_chain(Path(path)), overrides, where=str(path))
+
+
+def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config"
+                     ) -> Dict[str, Any]:
+    """Schema <- ``values`` (e.g. the config saved in a checkpoint) <- overrides; keys that the
+    schema gained since ``values`` was written take the schema's (the release's) value."""
     schema = read_yaml_chain(SCHEMA_PATH)
     config = copy.deepcopy(schema)
-    merge_into(config, read_yaml_chain(Path(path)), schema, where=str(path))
+    merge_into(config, values, schema, where=where)
     apply_overrides(config, overrides)
     return config
 
