@@ -57,5 +57,7 @@ demo-pipeline:
 bench: venv
 	$(PY) -m bench
 
+# Only what `make demo`, `make bench` and the tests generate; data/ itself may hold your datasets.
 clean:
-	rm -rf runs data out
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) bench/results .pytest_cache
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

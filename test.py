@@ -24,23 +24,25 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets import (DatasetError, DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
+from datasets import (DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       list_datasets)
-from models import CDINet, InputShapeError, WeightsError, load_weights, read_checkpoint
+from utils.layout import find_dataset_folder
+from models import CDINet, load_weights, read_checkpoint
 from models.postprocess import saliency_maps
-from utils.cli import run_script
+from utils.cli import non_negative_int, positive_int, run_cli
+from utils.errors import CDINetError
 from utils.dist import select_device
 from utils.runtime import autocast_context, channels_last_if, make_loader
 
 
-class TestError(RuntimeError):
+class TestError(CDINetError):
     """Bad command-line input; the message names the path or dataset."""
 
 
@@ -50,10 +52,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="our checkpoint/weights or the authors' CDINet.pth")
     parser.add_argument("--data-root", help="folder holding one sub-folder per dataset")
-    parser.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets under --data-root")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME[=FOLDER]",
+                        help="datasets under --data-root (default: every dataset folder there); another name "
+                        "of the same benchmark is found too (DES finds RGBD135), NAME=FOLDER names a folder")
     parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--size", type=int, help="network input size (default: the checkpoint's training size, "
+    parser.add_argument("--size", type=positive_int, help="network input size (default: the checkpoint's training size, "
                         "else 256 as the release)")
     parser.add_argument("--resize", choices=["pil", "opencv"], help="input resize (default: the checkpoint's "
                         "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
@@ -63,23 +67,22 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "(16-bit/float: min-max); minmax: every map (default: the checkpoint's, else release)")
     parser.add_argument("--depth-resize", choices=["direct", "rgb_first"], help="direct: depth straight to "
                         "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
-    parser.add_argument("--batch-size", type=int, help="images per forward pass (default: 1 on CPU, where it "
+    parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: 0 on CPU, where workers would "
+    parser.add_argument("--workers", type=non_negative_int, help="DataLoader workers (default: 0 on CPU, where workers would "
                         "take cores from the network, 4 on CUDA)")
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=["none", "bf16", "fp16"],
                         help="autocast; --amp alone means bf16")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels_last memory format (default on: 1.3x faster fp32 on CPU, same maps)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
-    parser.add_argument("--invert-depth", nargs="*", default=[], metavar="NAME",
+    parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME",
                         help="datasets whose depth is near = dark (CDINet expects near = bright)")
     parser.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --out")
     parser.add_argument("--eval", action="store_true", help="evaluate the written maps with eval/ and print the table")
     parser.add_argument("--protocol", default="pysodmetrics", choices=["pysodmetrics", "matlab"],
                         help="metric protocol for --eval")
     parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size) and stop")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -125,41 +128,65 @@ def write_png_atomic(path: Path, image: np.ndarray) -> None:
     if not ok:
         raise TestError(f"cannot encode {path}")
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(encoded.tobytes())
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(encoded.tobytes())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def check_request(args) -> List[Path]:
-    """The dataset folders, after checking names and the output folder."""
-    for flag in ("data_root", "datasets", "out"):
+def resolve_datasets(args) -> Dict[str, Path]:
+    """``{name: folder}`` of the datasets to run, after checking names and flags. Nothing is
+    written yet. Without ``--datasets``: every dataset folder under ``--data-root``."""
+    for flag in ("data_root", "out"):
         if not getattr(args, flag):
             raise TestError(f"--{flag.replace('_', '-')} is required (unless --export-onnx)")
     root = Path(args.data_root)
     if not root.is_dir():
         raise TestError(f"--data-root {root} is not a folder")
-    missing = [name for name in args.datasets if not (root / name).is_dir()]
-    if missing:
-        found = ", ".join(list_datasets(root)) or "none"
-        raise TestError(f"dataset(s) {', '.join(missing)} not under {root}; found: {found}")
-    unknown = sorted(set(args.invert_depth) - set(args.datasets))
+    found = list_datasets(root)
+    folders: Dict[str, Path] = {}
+    for item in args.datasets or found:
+        name, sep, folder = item.partition("=")
+        path = root / folder if sep else find_dataset_folder(root, name)
+        if path is None or not path.is_dir():
+            raise TestError(f"dataset {item} not under {root}; found: {', '.join(found) or 'none'}")
+        folders[name] = path
+    if not folders:
+        raise TestError(f"no dataset folders (with RGB and depth folders inside) under {root}")
+    unknown = sorted(set(args.invert_depth) - set(folders))
     if unknown:
-        raise TestError(f"--invert-depth names datasets not in --datasets: {', '.join(unknown)}")
+        raise TestError(f"--invert-depth names datasets not being run: {', '.join(unknown)} "
+                        f"(running: {', '.join(folders)})")
+    return folders
+
+
+def build_datasets(folders: Dict[str, Path], args) -> Dict[str, RGBDSODDataset]:
+    """Pair every dataset's files (and, for ``--eval``, check that each has its GT) before
+    anything is written, so a bad input never leaves a half-filled ``--out``."""
+    datasets = {}
+    for name, folder in folders.items():
+        source = DatasetSource(folder, invert_depth=name in args.invert_depth, name=name)
+        datasets[name] = RGBDSODDataset(source, build_test_transform(args.size, args.preprocess), load_gt=False)
+        if args.eval:
+            no_gt = [s.name for s in datasets[name].samples if s.gt is None]
+            if no_gt:
+                raise TestError(f"--eval needs GT: {len(no_gt)} of {len(datasets[name])} images of {name} have "
+                                f"no GT file in {folder} (e.g. {no_gt[0]}); run without --eval to write the maps")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise TestError(f"output folder {out} exists and is not empty; pass --overwrite to write into it")
-    return [root / name for name in args.datasets]
+    return datasets
 
 
 @torch.inference_mode()
-def dump_dataset(model, folder: Path, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
+def dump_dataset(model, name: str, dataset: RGBDSODDataset, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
     """Write one dataset's maps; returns image count, model-only FPS and end-to-end images/s."""
-    source = DatasetSource(folder, invert_depth=folder.name in args.invert_depth)
-    dataset = RGBDSODDataset(source, build_test_transform(args.size, args.preprocess), load_gt=False)
     loader = make_loader(dataset, args.batch_size, args.workers, device)
-    out_dir = Path(args.out) / folder.name
+    out_dir = Path(args.out) / name
     out_dir.mkdir(parents=True, exist_ok=True)
     model_seconds, pending, start = 0.0, [], time.perf_counter()
-    for batch in tqdm(loader, desc=folder.name, unit="batch", dynamic_ncols=True):
+    for batch in tqdm(loader, desc=name, unit="batch", dynamic_ncols=True):
         rgb = channels_last_if(args.channels_last, batch["rgb"].to(device, non_blocking=True))
         depth = channels_last_if(args.channels_last, batch["depth"].to(device, non_blocking=True))
         if device.type == "cuda":
@@ -203,7 +230,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of 16); "
               f"max |logits - PyTorch| {difference:.2e}")
         return 0
-    folders = check_request(args)
+    folders = resolve_datasets(args)
     device = select_device(args.device)
     on_gpu = device.type == "cuda"
     args.batch_size = args.batch_size or (8 if on_gpu else 1)
@@ -212,17 +239,19 @@ def main(args: argparse.Namespace) -> int:
     args.size, args.preprocess, origin = input_settings(args, trained)
     if args.size % 16:
         raise TestError(f"--size must be a multiple of 16, got {args.size}")
+    datasets = build_datasets(folders, args)
     report = {"checkpoint": str(args.checkpoint), "size": args.size, "preprocess": args.preprocess.to_dict(),
               "release_pixel_path": args.preprocess.is_release and args.size == 256, "settings_from": origin,
               "map_size": "GT size where a GT file exists, else RGB size", "tta": args.tta, "amp": args.amp,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,
-              "invert_depth": {folder.name: folder.name in args.invert_depth for folder in folders},
+              "folders": {name: str(folder) for name, folder in folders.items()},
+              "invert_depth": {name: name in args.invert_depth for name in folders},
               "datasets": {}}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for folder in folders:
-            stats = dump_dataset(model, folder, args, device, pool)
-            report["datasets"][folder.name] = stats
-            print(f"{folder.name}: {stats['images']} maps, model {stats['model_fps']:.2f} FPS, "
+        for name, dataset in datasets.items():
+            stats = dump_dataset(model, name, dataset, args, device, pool)
+            report["datasets"][name] = stats
+            print(f"{name}: {stats['images']} maps, model {stats['model_fps']:.2f} FPS, "
                   f"end to end {stats['end_to_end_images_per_s']:.2f} images/s", flush=True)
     info = Path(args.out) / "test_info.json"
     info.with_name(".test_info.json.tmp").write_text(json.dumps(report, indent=2))
@@ -230,11 +259,12 @@ def main(args: argparse.Namespace) -> int:
     if args.eval:
         from eval import evaluate_folders, format_table
 
-        results = evaluate_folders({Path(args.out).name: Path(args.out)}, args.data_root, args.datasets,
+        specs = [f"{name}={folder.name}" for name, folder in folders.items()]
+        results = evaluate_folders({Path(args.out).name: Path(args.out)}, args.data_root, specs,
                                    Path(args.out) / "eval", protocol=args.protocol, overwrite=args.overwrite)
         print(format_table(results))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(get_args_parser(), main, (TestError, DatasetError, WeightsError, InputShapeError, ValueError)))
+    sys.exit(run_cli(get_args_parser(), main))

@@ -38,27 +38,28 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, DatasetError,
+from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
                       DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       build_train_transform)
 from eval import SODEvaluator
-from models import WeightsError, build_model, load_weights, read_checkpoint
+from models import build_model, load_weights
 from models.postprocess import saliency_map
-from utils.checkpoint import (TRAIN_FORMAT, atomic_save, capture_rng_state, checkpoint_name,
-                              git_sha, latest_checkpoint, list_checkpoints, prune_checkpoints,
-                              restore_rng_state, weights_export)
-from utils.cli import run_script
-from utils.config import ConfigError, config_from_dict, load_config, save_config
+from utils.checkpoint import (atomic_save, git_sha, latest_checkpoint, list_checkpoints,
+                              read_training_checkpoint, restore_rng_state, save_training_checkpoint,
+                              weights_export)
+from utils.cli import run_cli
+from utils.errors import CDINetError, ConfigError
+from utils.config import config_from_dict, load_config, save_config
 from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
                         select_device)
-from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, make_loader,
-                           seed_everything)
+from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, derive_seed,
+                           make_loader, seed_everything)
 
 
 DEFAULT_CONFIG = "configs/cdinet.yaml"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(CDINetError):
     """A run that cannot start or go on; the message says why and what to do."""
 
 
@@ -77,7 +78,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-changes", action="store_true",
                         help="with --resume: apply the --set overrides to the saved config (recorded in log.jsonl); "
                         "without it, --set and --resume together are refused")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -161,11 +161,15 @@ class NonFiniteLoss(TrainingError):
 
 def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, state, writer,
                     progress: bool) -> Dict[str, float]:
-    """One pass over ``loader``; returns the mean loss and images/s. Updates ``state['step']``."""
+    """One pass over ``loader``; returns the epoch's mean loss and this session's images/s.
+
+    Updates ``state``: ``step``, ``batch_in_epoch`` and the running ``epoch_loss_sum`` /
+    ``epoch_images``, which a mid-epoch checkpoint carries, so the loss of a resumed epoch
+    averages all of its batches."""
     model.train()
     train_cfg = config["train"]
     clip = config["optim"]["grad_clip_value"]
-    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    seen, start = 0, time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}/{train_cfg['epochs']}", unit="batch",
                disable=not progress, dynamic_ncols=True, leave=False)
     for batch in bar:
@@ -189,7 +193,8 @@ def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, sta
         scaler.update()
         state["step"] += 1
         state["batch_in_epoch"] += 1
-        total_loss += loss_value * rgb.shape[0]
+        state["epoch_loss_sum"] += loss_value * rgb.shape[0]
+        state["epoch_images"] += rgb.shape[0]
         seen += rgb.shape[0]
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
@@ -199,7 +204,8 @@ def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, sta
             writer.add_scalar("train/images_per_s", rate, state["step"])
         if train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"]:
             break
-    return {"loss": total_loss / max(seen, 1), "images_per_s": seen / (time.perf_counter() - start)}
+    return {"loss": state["epoch_loss_sum"] / max(state["epoch_images"], 1),
+            "images_per_s": seen / (time.perf_counter() - start)}
 
 
 def unnormalise(rgb: torch.Tensor, depth: torch.Tensor):
@@ -251,15 +257,6 @@ def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides:
     return path
 
 
-def read_training_checkpoint(path: Path) -> Dict[str, Any]:
-    """A full training checkpoint of this project (weights_only load, one-line errors)."""
-    checkpoint = read_checkpoint(path)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != TRAIN_FORMAT:
-        raise TrainingError(f"--resume: {path} is not a training checkpoint of this project "
-                            f"(weights files load with test.py --checkpoint or model.init)")
-    return checkpoint
-
-
 def resolve_run(args: argparse.Namespace) -> tuple[Dict[str, Any], Optional[Path], Optional[Dict[str, Any]]]:
     """The config, and for ``--resume`` the checkpoint's path and content.
 
@@ -287,8 +284,8 @@ def restore(checkpoint: Dict[str, Any], model, optimizer, scheduler, scaler) -> 
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     scaler.load_state_dict(checkpoint["scaler"])
-    restore_rng_state(checkpoint["rng"])
-    return dict(checkpoint["state"])
+    restore_rng_state(checkpoint["rng"])  # rank 0's; the data randomness does not depend on it
+    return {"epoch_loss_sum": 0.0, "epoch_images": 0, **checkpoint["state"]}
 
 
 def check_new_run_folder(run_dir: Path) -> None:
@@ -297,17 +294,6 @@ def check_new_run_folder(run_dir: Path) -> None:
     if existing:
         raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
                             f"pass --resume {run_dir} to continue it or --set log.dir=... for a new run")
-
-
-def save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, state, config, keep_last) -> Path:
-    path = run_dir / checkpoint_name(state["epochs_done"], state["step"])
-    atomic_save({
-        "format": TRAIN_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": dict(state),
-        "rng": capture_rng_state(), "config": config, "git_sha": git_sha(),
-    }, path)
-    prune_checkpoints(run_dir, keep_last)
-    return path
 
 
 def parameter_checksum(model: torch.nn.Module) -> List[float]:
@@ -370,8 +356,10 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
     model.to(device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)
     scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
-    # epochs_done: completed epochs; batch_in_epoch: batches done in the next one (after Ctrl-C).
-    state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "best_Sm": None, "best_epoch": None}
+    # epochs_done: completed epochs; batch_in_epoch, epoch_loss_sum, epoch_images: the part of
+    # the next epoch already done (after Ctrl-C).
+    state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "epoch_loss_sum": 0.0, "epoch_images": 0,
+             "best_Sm": None, "best_epoch": None}
     if checkpoint is not None:
         state = restore(checkpoint, model, optimizer, scheduler, scaler)
         del checkpoint
@@ -406,14 +394,17 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
     epochs = train_cfg["epochs"]
     try:
         for epoch in range(state["epochs_done"] + 1, epochs + 1):
-            if state["batch_in_epoch"] == 0:  # a fresh epoch: its randomness depends on (seed, epoch)
-                seed_everything(train_cfg["seed"] * 1000 + epoch * 10 + dist.rank)
+            if state["batch_in_epoch"] == 0:  # a fresh epoch: its randomness depends on (seed, epoch, rank)
+                seed_everything(derive_seed(train_cfg["seed"], epoch, dist.rank))
+            # Sample i of this epoch is augmented from (seed, epoch, i) alone, and the sampler's
+            # order from (seed, epoch): a resumed epoch sees exactly the remaining batches.
+            train_set.dataset.augmentation_seed = derive_seed(train_cfg["seed"], epoch)
             sampler.set_epoch(epoch)
             sampler.skip_first(state["batch_in_epoch"] * train_cfg["batch_size"])
             stats = train_one_epoch(net, train_loader, optimizer, scaler, config, device, epoch, state,
                                     writer, progress=dist.is_main)
             scheduler.step()
-            state.update(epochs_done=epoch, batch_in_epoch=0)
+            state.update(epochs_done=epoch, batch_in_epoch=0, epoch_loss_sum=0.0, epoch_images=0)
             last = epoch == epochs or (train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"])
             record = {"epoch": epoch, "step": state["step"], "lr": optimizer.param_groups[0]["lr"], **stats}
             if dist.is_main and val_loader is not None and (epoch % config["val"]["every"] == 0 or last):
@@ -460,4 +451,4 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(get_args_parser(), main, (ConfigError, DatasetError, WeightsError, TrainingError, ValueError)))
+    sys.exit(run_cli(get_args_parser(), main))

@@ -6,7 +6,7 @@ Public API (see README "Data preparation"): :class:`DatasetSource`, :class:`RGBD
 CLIs: ``python -m datasets.synthetic`` and ``python -m datasets.check``.
 """
 from .dataset import RGBDSODDataset
-from .errors import DatasetError
+from utils.errors import DatasetError
 from .layout import DatasetSource, list_datasets
 from .transforms import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
                          PreprocessConfig, build_test_transform, build_train_transform)

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DatasetError, run_cli
-from .io import bit_depth, minmax_depth, read_depth_raw, read_gt, read_rgb
+from utils.cli import run_cli
+from utils.errors import DatasetError
+from utils.images import bit_depth, minmax_depth, read_depth_raw, read_gt, read_rgb
 from .layout import (DatasetSource, find_role_dirs, list_datasets, pair_samples,
                      scan_source)
 
@@ -174,16 +175,19 @@ def get_args_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", nargs="+", type=Path, metavar="ROOT",
                         help="a dataset folder, or a folder of dataset folders")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    """The command line (``python -m datasets.check``): 0 when every dataset is usable."""
+    return run_cli(get_args_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     reports = [audit(root) for arg in args.roots for root in dataset_roots(arg)]
     print("\n\n".join(r.render() for r in reports))
     return 0 if all(r.usable for r in reports) else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_cli(main))
+    raise SystemExit(main())

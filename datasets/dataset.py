@@ -11,8 +11,12 @@ training protocols are built. Each item is a dict:
 - ``size``: int64 tensor ``[H, W]`` (batches to (B, 2)), the size a test-time map is written
   at: the GT's size when a GT file exists for the stem (as the release), else the RGB's.
 
-DataLoader workers: the dataset and its transforms pickle; each worker's augmentations are
-seeded from ``torch.initial_seed()`` (see ``transforms.JointTransform``). OpenCV's own threads
+Augmentation randomness: with ``augmentation_seed`` set (train.py sets it per epoch), sample
+``i`` is augmented with a seed derived from ``(augmentation_seed, i)`` alone, so an epoch's
+augmentations do not depend on worker count, batch order or where an interrupted epoch
+resumed. Without it, each worker's transform draws from a stream seeded by
+``torch.initial_seed()`` (see ``transforms.JointTransform``). The dataset and its transforms
+pickle for DataLoader workers. OpenCV's own threads
 are left as they are: calling ``cv2.setNumThreads`` in a forked worker deadlocked here
 (OpenCV 4.14, Linux), and the measured loader is fast enough without it (``bench/loader.py``).
 """
@@ -26,14 +30,15 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .errors import DatasetError
-from .io import image_size, read_depth_raw, read_gt, read_rgb
+from utils.errors import DatasetError
+from utils.runtime import derive_seed
+from utils.images import image_size, read_depth_raw, read_gt, read_rgb
 from .layout import (BadSample, DatasetSource, Sample, SourceLike, as_source, pair_samples,
                      scan_source)
 
 log = logging.getLogger(__name__)
 
-Transform = Callable[[np.ndarray, np.ndarray, Union[np.ndarray, None], bool],
+Transform = Callable[[np.ndarray, np.ndarray, Union[np.ndarray, None], bool, Union[int, None]],
                      tuple[torch.Tensor, torch.Tensor, Union[torch.Tensor, None]]]
 _SHOWN = 3  # bad samples named in one error line
 
@@ -84,8 +89,10 @@ class RGBDSODDataset(Dataset):
             or a GT/RGB size mismatch raise when the sample is loaded.
 
     Attributes: ``samples`` (list of :class:`Sample`, with paths), ``skipped`` (list of
-    :class:`BadSample`), ``sources``, ``load_gt``.
+    :class:`BadSample`), ``sources``, ``load_gt``, ``augmentation_seed``.
     """
+
+    augmentation_seed: int | None = None
 
     def __init__(self, sources: Union[SourceLike, Sequence[SourceLike]], transform: Transform,
                  load_gt: bool = True, skip_bad: bool = False):
@@ -132,7 +139,8 @@ class RGBDSODDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
         rgb, depth, gt, size = load_sample(sample, self.load_gt)
-        rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt, sample.invert_depth)
+        seed = None if self.augmentation_seed is None else derive_seed(self.augmentation_seed, index)
+        rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt, sample.invert_depth, seed)
         item = {"rgb": rgb_t, "depth": depth_t, "name": sample.name, "dataset": sample.dataset,
                 "size": torch.tensor(size, dtype=torch.long)}
         if gt_t is not None:

@@ -11,17 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from .errors import DatasetError
-from .io import IMAGE_EXTENSIONS
+from utils.errors import DatasetError
+from utils.layout import (IMAGE_EXTENSIONS, find_role_dirs, images_by_stem, list_datasets,
+                          missing_folder_message)
 
-# Accepted folder names per role, compared case-insensitively: the CDINet/BBS-Net layout
-# (RGB/depth/GT), lartpang's (Image/Depth/Mask) and the plural variants (images/depths/masks).
-ROLE_FOLDERS = {
-    "rgb": ("rgb", "image", "images", "img", "imgs"),
-    "depth": ("depth", "depths"),
-    "gt": ("gt", "mask", "masks"),
-}
-ROLE_LABELS = {"rgb": "RGB", "depth": "depth", "gt": "GT"}
+__all__ = ["BadSample", "DatasetSource", "FolderScan", "Sample", "as_source", "find_role_dirs",
+           "list_datasets", "pair_samples", "read_list_file", "scan_source"]
 
 
 @dataclass
@@ -92,50 +87,6 @@ class FolderScan:
     ignored: dict[str, list[Path]] = field(default_factory=dict)
 
 
-def find_role_dirs(root: Path) -> dict[str, Path]:
-    """The folders of ``root`` playing the roles 'rgb', 'depth', 'gt' (absent roles omitted).
-
-    Raises DatasetError when ``root`` is not a folder or when two folders claim one role.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset folder not found" if not root.exists()
-                           else f"{root}: not a folder")
-    found: dict[str, list[Path]] = {role: [] for role in ROLE_FOLDERS}
-    for child in sorted(root.iterdir()):
-        if child.is_dir():
-            for role, names in ROLE_FOLDERS.items():
-                if child.name.lower() in names:
-                    found[role].append(child)
-    for role, dirs in found.items():
-        if len(dirs) > 1:
-            names = " and ".join(d.name for d in dirs)
-            raise DatasetError(f"{root}: {names} both look like the {ROLE_LABELS[role]} folder;"
-                               " keep one")
-    return {role: dirs[0] for role, dirs in found.items() if dirs}
-
-
-def missing_folder_message(root: Path, role: str) -> str:
-    """One-line message for a dataset root that lacks the folder of ``role``."""
-    names = "/".join(n if n != "rgb" else "RGB" for n in ROLE_FOLDERS[role])
-    return (f"{root}: no {ROLE_LABELS[role]} folder (looked for {names}, any case); "
-            f"found: {', '.join(sorted(p.name for p in root.iterdir())) or 'nothing'}")
-
-
-def scan_folder(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
-    """Image files of ``folder`` by stem, and the non-image files ignored (hidden ones skipped)."""
-    by_stem: dict[str, list[Path]] = {}
-    ignored: list[Path] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-            by_stem.setdefault(path.stem, []).append(path)
-        else:
-            ignored.append(path)
-    return by_stem, ignored
-
-
 def scan_source(source: DatasetSource, require_gt: bool) -> FolderScan:
     """Locate and list the folders of ``source``; a missing or empty folder is a DatasetError.
 
@@ -151,7 +102,7 @@ def scan_source(source: DatasetSource, require_gt: bool) -> FolderScan:
     scan = FolderScan(source, {role: dirs[role] for role in listed},
                       optional=() if require_gt else ("gt",))
     for role in listed:
-        scan.files[role], scan.ignored[role] = scan_folder(dirs[role])
+        scan.files[role], scan.ignored[role] = images_by_stem(dirs[role])
         if not scan.files[role] and role not in scan.optional:
             raise DatasetError(f"{dirs[role]}: empty folder (no "
                                f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files)")
@@ -221,21 +172,3 @@ def _problem(scan: FolderScan, stem: str, roles: tuple[str, ...]) -> tuple[str, 
         if paths and paths[0].stat().st_size == 0:
             return "empty file", f"{paths[0]}: empty file (0 bytes)"
     return None
-
-
-def list_datasets(root: Union[str, Path]) -> list[str]:
-    """Names of the subfolders of a benchmark ``root`` that look like datasets (an RGB-like and a
-    depth-like folder inside), sorted; e.g. ``['DES', 'NJU2K', 'NLPR']``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: folder not found")
-    names = []
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            dirs = find_role_dirs(child)
-        except DatasetError:  # two RGB-like folders: still a dataset, reported when used
-            names.append(child.name)
-            continue
-        if "rgb" in dirs and "depth" in dirs:
-            names.append(child.name)
-    return names

@@ -27,7 +27,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .errors import DatasetError, run_cli
+from utils.cli import run_cli
+from utils.errors import DatasetError
 
 SPLITS = {"train": 0, "test": 1}
 EXAMPLES = """examples:
@@ -232,12 +233,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--test-name", default="SYN", help="test dataset name (default SYN)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    """The command line (``python -m datasets.synthetic``); errors are one line, exit 1."""
+    return run_cli(get_args_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     out = generate(args.out, args.train, args.test, args.size, args.seed, args.test_name)
     print(f"wrote {args.train} training and {args.test} test samples ({args.size}x{args.size}) "
           f"to {out}")
@@ -245,4 +249,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_cli(main))
+    raise SystemExit(main())

@@ -34,7 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .io import scale_depth
+from utils.errors import ConfigError
+
+from utils.images import scale_depth
 
 RGB_MEAN = (0.485, 0.456, 0.406)
 RGB_STD = (0.229, 0.224, 0.225)
@@ -57,11 +59,11 @@ class _Options:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
-        """Build from a config mapping; an unknown key is a ValueError naming it."""
+        """Build from a config mapping; an unknown key is a ConfigError naming it."""
         known = [f.name for f in dataclasses.fields(cls)]
         for key in d:
             if key not in known:
-                raise ValueError(f"unknown {cls._what} '{key}' (known: {', '.join(known)})")
+                raise ConfigError(f"unknown {cls._what} '{key}' (known: {', '.join(known)})")
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +71,7 @@ class _Options:
 
     def _check_choice(self, key: str, choices) -> None:
         if getattr(self, key) not in choices:
-            raise ValueError(f"{self._what} '{key}' must be one of {', '.join(choices)}, "
+            raise ConfigError(f"{self._what} '{key}' must be one of {', '.join(choices)}, "
                              f"got {getattr(self, key)!r}")
 
 
@@ -135,21 +137,21 @@ class AugmentConfig(_Options):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(f.default, bool) and not isinstance(value, bool):
-                raise ValueError(f"augmentation option '{f.name}' must be true or false, "
+                raise ConfigError(f"augmentation option '{f.name}' must be true or false, "
                                  f"got {value!r}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"augmentation option 'size' must be a positive integer, "
+            raise ConfigError(f"augmentation option 'size' must be a positive integer, "
                              f"got {self.size!r}")
         if not 0.0 <= float(self.rotate_prob) <= 1.0:
-            raise ValueError(f"augmentation option 'rotate_prob' must be in [0, 1], "
+            raise ConfigError(f"augmentation option 'rotate_prob' must be in [0, 1], "
                              f"got {self.rotate_prob!r}")
         self.rotate_prob = float(self.rotate_prob)
         if len(self.rotate_range) != 2 or self.rotate_range[0] > self.rotate_range[1]:
-            raise ValueError("augmentation option 'rotate_range' must be [low, high] with "
+            raise ConfigError("augmentation option 'rotate_range' must be [low, high] with "
                              f"low <= high, got {self.rotate_range!r}")
         cast = int if self.integer_angles else float
         if self.integer_angles and any(float(a) != int(a) for a in self.rotate_range):
-            raise ValueError("augmentation option 'rotate_range' must hold integers when "
+            raise ConfigError("augmentation option 'rotate_range' must hold integers when "
                              f"integer_angles is on, got {self.rotate_range!r}")
         self.rotate_range = (cast(self.rotate_range[0]), cast(self.rotate_range[1]))
         self._check_choice("rotate_interpolation", tuple(INTERPOLATIONS))
@@ -183,15 +185,16 @@ def _to_unit(image: np.ndarray) -> torch.Tensor:
 class JointTransform:
     """Geometric augmentation, resize and tensor conversion of one RGB-D sample.
 
-    Call with ``rgb`` uint8 (H, W, 3), ``depth`` as read (``datasets.io.read_depth_raw``),
-    ``gt`` uint8 (H, W) or None, and ``invert_depth``; returns tensors rgb (3, S, S),
-    depth (1, S, S), gt (1, S, S) or None.
+    Call with ``rgb`` uint8 (H, W, 3), ``depth`` as read (``utils.images.read_depth_raw``),
+    ``gt`` uint8 (H, W) or None, ``invert_depth`` and optionally ``seed``; returns tensors
+    rgb (3, S, S), depth (1, S, S), gt (1, S, S) or None.
 
-    Randomness: one seed is drawn per call from a generator that is reseeded from
-    ``torch.initial_seed()`` whenever that changes (each DataLoader worker and each epoch's
-    workers get their own; albumentations 2.x keeps its own generator, which forked workers
-    would otherwise share and ``torch.manual_seed`` would not reach). The pipeline is reseeded
-    with it before each group of equally sized targets, so all of them get the same draw.
+    Randomness: the albumentations pipeline is reseeded before each group of equally sized
+    targets with one seed per call, so all of them get the same draw. That seed is ``seed``
+    when given (the dataset derives it from the epoch and the sample index), else drawn from a
+    generator reseeded from ``torch.initial_seed()`` whenever that changes (each DataLoader
+    worker gets its own; albumentations 2.x keeps its own generator, which forked workers
+    would otherwise share and ``torch.manual_seed`` would not reach).
     """
 
     def __init__(self, geometric: list[A.BasicTransform], size: int,
@@ -213,10 +216,9 @@ class JointTransform:
             self._torch_seed = torch_seed
         return int(self._rng.integers(2**32))
 
-    def _geometric(self, rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray | None):
+    def _geometric(self, rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray | None, seed: int):
         """One draw of the albumentations pipeline for RGB and every target of its size; a
         target of another size gets the same draw in its own grid (same seed, same ops)."""
-        seed = self._draw_seed()
 
         def run(**targets):
             self.pipeline.set_random_seed(seed)
@@ -232,14 +234,14 @@ class JointTransform:
         return out["image"], depth, gt
 
     def __call__(self, rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray | None = None,
-                 invert_depth: bool = False
+                 invert_depth: bool = False, seed: int | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         pre = self.preprocess
         depth = scale_depth(depth, pre.depth_scaling, invert_depth)
         if pre.depth_resize == "rgb_first":
             depth = resize_array(depth, *rgb.shape[:2], pre)
         if self.pipeline is not None:
-            rgb, depth, gt = self._geometric(rgb, depth, gt)
+            rgb, depth, gt = self._geometric(rgb, depth, gt, self._draw_seed() if seed is None else seed)
         size = self.size
         rgb_t = _to_unit(resize_array(rgb, size, size, pre))
         depth_t = _to_unit(resize_array(depth, size, size, pre))

@@ -9,7 +9,7 @@ imports torch (tensors are accepted by duck typing) and imports matplotlib only 
 - :func:`format_table`: the console table of a result.
 """
 from .aggregate import METRIC_KEYS, SODEvaluator
-from .io import EvalError
+from utils.errors import EvalError
 from .metrics import GroundTruth, ImageMetrics, image_metrics, pair_metrics
 from .protocol import PROTOCOLS
 from .report import format_table

@@ -1,10 +1,10 @@
 """``python -m eval``: evaluate saliency-map folders against dataset GT."""
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
-from .io import EvalError
+from utils.cli import run_cli
+from utils.errors import EvalError
 from .protocol import PROTOCOLS
 
 EXAMPLES = """examples:
@@ -27,7 +27,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pred", nargs="+", required=True, metavar="[LABEL=]PATH",
                         help="method folders; the method is named after the folder unless LABEL= is given")
     parser.add_argument("--data-root", required=True, type=Path, help="folder holding one folder per dataset")
-    parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME")
+    parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME[=FOLDER]",
+                        help="datasets to evaluate; a name also finds the folder of another name of the same "
+                        "benchmark (DES = RGBD135, DUT-RGBD = DUT-D = DUT, STERE = STEREO = STEREO1000, "
+                        "NJU2K = NJUD); NAME=FOLDER names the GT folder under --data-root explicitly")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="pysodmetrics",
                         help="pysodmetrics (default): PySODMetrics 1.6.2; matlab: Fan's MATLAB toolbox")
@@ -37,7 +40,6 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="skip GT stems without a prediction (warn and record n_missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PR / F-measure curve figures")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -59,21 +61,19 @@ def parse_preds(items: list[str]) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    """The command line (``python -m eval``); errors are one line, exit 1."""
     warnings.formatwarning = lambda message, category, *rest: f"warning: {message}\n"
-    try:
-        from . import evaluate_folders, format_table
+    return run_cli(get_args_parser(), _run, argv)
 
-        result = evaluate_folders(
-            parse_preds(args.pred), args.data_root, args.datasets, args.out, protocol=args.protocol,
-            workers=args.workers, allow_missing=args.allow_missing, overwrite=args.overwrite,
-            plots=not args.no_plots,
-        )
-    except (EvalError, OSError, ValueError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def _run(args: argparse.Namespace) -> int:
+    from . import evaluate_folders, format_table
+
+    result = evaluate_folders(
+        parse_preds(args.pred), args.data_root, args.datasets, args.out, protocol=args.protocol,
+        workers=args.workers, allow_missing=args.allow_missing, overwrite=args.overwrite,
+        plots=not args.no_plots,
+    )
     print(format_table(result))
     for note in result["notes"]:
         print(f"note: {note}")

@@ -8,6 +8,8 @@ this module; the metric modules ask it.
 """
 import numpy as np
 
+from utils.errors import EvalError
+
 PROTOCOLS = ("pysodmetrics", "matlab")
 EPS = np.spacing(1)  # numpy np.spacing(1) == MATLAB eps
 N_THRESHOLDS = 256
@@ -15,7 +17,7 @@ N_THRESHOLDS = 256
 
 def check_protocol(protocol: str) -> str:
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise EvalError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     return protocol
 
 

@@ -12,7 +12,6 @@ matplotlib is imported only when the figure is drawn.
 """
 import argparse
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,12 @@ import cv2
 import numpy as np
 
 from .cli import parse_preds
-from .io import EvalError, find_gt_folder, find_input_folder, list_images, read_gray, read_image
+from utils.cli import run_cli
+from utils.errors import EvalError
+
+from utils.images import minmax_depth, read_depth_raw, read_rgb
+
+from .io import find_gt_folder, find_input_folder, list_images, read_gray
 from .metrics import pair_metrics
 
 GAP = 4  # px between tiles
@@ -63,7 +67,7 @@ def figure_paths(out) -> tuple[Path, Path]:
 def dataset_columns(data_root, dataset: str, preds: dict) -> list[Column]:
     """The RGB, depth, GT and method columns of ``dataset`` (errors name the missing folder)."""
     dataset_dir = Path(data_root) / dataset
-    folders = [("RGB", find_input_folder(dataset_dir, "RGB")), ("Depth", find_input_folder(dataset_dir, "depth")),
+    folders = [("RGB", find_input_folder(dataset_dir, "rgb")), ("Depth", find_input_folder(dataset_dir, "depth")),
                ("GT", find_gt_folder(dataset_dir))]
     folders += [(label, Path(folder) / dataset) for label, folder in preds.items()]
     return [Column(title, folder, list_images(folder)) for title, folder in folders]
@@ -94,19 +98,10 @@ def pick_rows(scores: dict[str, float], n: int) -> list[str]:
     return ranked[:n_best] + ranked[start:start + n_median] + ranked[len(ranked) - n_worst:]
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An RGB image as 8-bit RGB."""
-    return cv2.cvtColor(read_image(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def read_depth(path: Path, invert: bool = False) -> np.ndarray:
-    """A depth map (8/16-bit or float, any channel count: the first is used) min-max normalised
-    to 8-bit gray, flipped if ``invert``; a constant map is black."""
-    depth = read_image(path, cv2.IMREAD_UNCHANGED)
-    depth = (depth[..., 0] if depth.ndim == 3 else depth).astype(np.float64)
-    lo, hi = depth.min(), depth.max()
-    scaled = (depth - lo) / (hi - lo) if hi > lo else np.zeros_like(depth)
-    gray = np.round(255 * scaled).astype(np.uint8)
+    """A depth map (8/16-bit or float) for display: min-max normalised to 8-bit gray, flipped
+    if ``invert``; a constant map is black."""
+    gray = np.round(255 * minmax_depth(read_depth_raw(path))).astype(np.uint8)
     return 255 - gray if invert else gray
 
 
@@ -229,21 +224,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank-by", metavar="LABEL", help="method whose S-measure picks and labels rows (default: first)")
     parser.add_argument("--size", type=int, default=160, help="cell height in px (default: 160)")
     parser.add_argument("--invert-depth", action="store_true", help="show depth flipped (near = bright)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    try:
-        stems = qualitative_figure(args.data_root, args.dataset, parse_preds(args.pred), args.out,
-                                   stems=args.stems, n=args.n, rank_by=args.rank_by, size=args.size,
-                                   invert_depth=args.invert_depth)
-    except (EvalError, OSError, ValueError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """The command line (``python -m eval.qualitative``); errors are one line, exit 1."""
+    return run_cli(get_args_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
+    stems = qualitative_figure(args.data_root, args.dataset, parse_preds(args.pred), args.out,
+                               stems=args.stems, n=args.n, rank_by=args.rank_by, size=args.size,
+                               invert_depth=args.invert_depth)
     png, pdf = figure_paths(args.out)
     print(f"wrote {png} and {pdf} ({len(stems)} rows: {' '.join(stems)})")
     return 0

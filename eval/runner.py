@@ -18,7 +18,10 @@ from pathlib import Path
 
 from .aggregate import SODEvaluator, curve_thresholds
 from .inputs import prediction_levels
-from .io import EvalError, find_gt_folder, list_images, read_gray
+from utils.errors import EvalError
+from utils.layout import find_dataset_folder
+
+from .io import find_gt_folder, list_images, read_gray
 from .metrics import GroundTruth, image_metrics
 from .protocol import check_protocol
 from .report import jsonable, write_reports
@@ -35,12 +38,13 @@ def default_workers() -> int:
 def _plan(preds: dict, data_root: Path, datasets: list[str], allow_missing: bool):
     """Tasks ``(gt_path, ((method, dataset), pred_path) ...)`` and missing counts per pair."""
     tasks, missing, problems = [], {}, []
-    for dataset in datasets:
-        gt_dir = find_gt_folder(data_root / dataset)
+    for spec in datasets:
+        dataset, gt_root = _dataset_folder(data_root, spec)
+        gt_dir = find_gt_folder(gt_root)
         gts = list_images(gt_dir)
         if not gts:
             raise EvalError(f"no GT images in {gt_dir}")
-        available = {method: list_images(Path(folder) / dataset) for method, folder in preds.items()}
+        available = {method: list_images(_dataset_folder(Path(folder), dataset)[1]) for method, folder in preds.items()}
         for method, images in available.items():
             absent = [stem for stem in gts if stem not in images]
             missing[method, dataset] = len(absent)
@@ -58,6 +62,15 @@ def _plan(preds: dict, data_root: Path, datasets: list[str], allow_missing: bool
             raise EvalError(message + " (--allow-missing skips them)")
         warnings.warn(message + " (skipped)", stacklevel=3)
     return tasks, missing
+
+
+def _dataset_folder(root: Path, spec: str) -> tuple[str, Path]:
+    """(name, folder) of a ``--datasets`` entry: ``NAME=FOLDER``, or a name that may be stored
+    under another name of the same benchmark (``DES`` finds ``RGBD135``; ``utils.layout``)."""
+    name, sep, folder = spec.partition("=")
+    if sep:
+        return name, root / folder
+    return name, find_dataset_folder(root, name) or root / name
 
 
 def _score_gt(task, protocol: str):
@@ -111,6 +124,13 @@ def _scored(tasks, protocol: str, workers: int, meanwhile=None):
         cv2.setNumThreads(parent_threads)
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -141,7 +161,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     Returns the metrics.json content: ``{"protocol", "results": {method: {dataset: {Sm, wFm,
     MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm, n_images, n_missing[, wFm_n_images]}}},
     "notes": [...]}`` (NaN written as null). ``progress``: a progress bar (default: when stderr
-    is a terminal). Raises :class:`eval.io.EvalError` on missing or unreadable inputs.
+    is a terminal). Raises :class:`EvalError` / :class:`DatasetError` (``utils.errors``) on missing or unreadable inputs.
     """
     check_protocol(protocol)
     if not preds:
@@ -177,6 +197,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); the result is an ordinary folder
     try:
         write_reports(tmp, payload, curves)
         if plots:

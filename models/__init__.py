@@ -5,8 +5,11 @@
 >>> load_weights(model, "CDINet.pth")             # the authors' release or our checkpoints
 >>> logits = model(rgb, depth)                    # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
 """
-from .cdinet import CDINet, InputShapeError
-from .weights import WeightsError, init_backbone, load_weights, official_to_project_key, read_checkpoint
+from utils.checkpoint import read_checkpoint
+from utils.errors import InputShapeError, WeightsError
+
+from .cdinet import CDINet
+from .weights import init_backbone, load_weights, official_to_project_key
 
 
 def build_model(backbone=None) -> CDINet:

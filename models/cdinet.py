@@ -10,13 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from utils.errors import InputShapeError
+
 from .decoder import DDR
 from .interaction import DSE, RDE
 from .vgg import VGG16Features
-
-
-class InputShapeError(ValueError):
-    """The RGB/depth inputs do not have the shapes CDINet accepts."""
 
 
 def check_inputs(rgb: torch.Tensor, depth: torch.Tensor) -> None:

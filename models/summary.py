@@ -17,6 +17,10 @@ from typing import Dict, List
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from utils.cli import run_cli
+from utils.dist import select_device
+from utils.errors import InputShapeError
+
 from . import CDINet
 
 COMPONENTS = {
@@ -90,14 +94,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    """The command line (``python -m models.summary``); errors are one line, exit 1."""
+    return run_cli(get_args_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.size % 16:
-        print(f"error: --size must be a multiple of 16, got {args.size}", file=sys.stderr)
-        return 2
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda asked for, but CUDA is not available", file=sys.stderr)
-        return 2
+        raise InputShapeError(f"--size must be a multiple of 16, got {args.size}")
+    device = select_device(args.device)
     model = CDINet()
     print(f"CDINet, input {args.size}x{args.size}")
     print(f"{'component':<14}{'parameters':>14}")

@@ -16,6 +16,9 @@ from typing import Callable, Dict, List, Mapping, Tuple, Union
 import torch
 from torch import nn
 
+from utils.checkpoint import read_checkpoint
+from utils.errors import WeightsError
+
 from .vgg import VGG16Features, load_torchvision_vgg16
 
 StateDict = Dict[str, torch.Tensor]
@@ -26,10 +29,6 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 # The release's top-level module names (reference/cdinet_official_keys.tsv).
 OFFICIAL_PREFIXES = ("vgg_r.", "vgg_d.", "rde_layer", "dse_layer", "conv_mid.", "ddr.")
-
-
-class WeightsError(RuntimeError):
-    """A weights file or state dict that cannot be loaded; the message names file and keys."""
 
 
 def _semantic_block(match: re.Match) -> str:
@@ -80,18 +79,6 @@ def strip_wrapper_prefixes(state: Mapping[str, torch.Tensor]) -> StateDict:
 def is_official_layout(state: Mapping[str, object]) -> bool:
     """True when the keys are those of the authors' release (``CDINet.pth``)."""
     return any(key.startswith(OFFICIAL_PREFIXES) for key in state)
-
-
-def read_checkpoint(path: Union[str, os.PathLike]) -> object:
-    """``torch.load`` with ``weights_only=True`` on CPU, with one-line errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and safety errors all mean "cannot load this file"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"cannot load {path} safely (weights_only=True): {first_line}") from None
 
 
 def extract_state_dict(obj: object, origin: str) -> StateDict:
@@ -150,6 +137,9 @@ def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = N
     origin = origin or (str(source) if isinstance(source, (str, os.PathLike)) else "state dict")
     obj = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     state = strip_wrapper_prefixes(extract_state_dict(obj, origin))
+    if "features.0.weight" in state and not any(k.startswith(("rgb_backbone.", "vgg_r.")) for k in state):
+        raise WeightsError(f"{origin} is a torchvision VGG16 backbone file, not a CDINet model: train from it "
+                           f"with --set model.backbone={origin}")
     layout = "official" if is_official_layout(state) else "project"
     if layout == "official":
         state = {official_to_project_key(k): v for k, v in state.items()}
@@ -205,6 +195,9 @@ def init_backbone(model: nn.Module, source: Union[str, os.PathLike, None]) -> No
         return
     if str(source).lower() == "imagenet":
         state, origin = imagenet_vgg16_state_dict(), "ImageNet VGG16"
+    elif not Path(source).exists():
+        raise WeightsError(f"model.backbone {str(source)!r} is none of: imagenet, none, or the path of an "
+                           f"existing torchvision VGG16 state-dict file")
     else:
         state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
     backbones = [m for m in model.modules() if isinstance(m, VGG16Features)]

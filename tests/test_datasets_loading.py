@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader
 
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, DatasetError, DatasetSource,
                       RGBDSODDataset, build_test_transform, list_datasets)
-from datasets.errors import one_line
-from datasets.io import read_depth_raw, read_gt, read_rgb, scale_depth
+from utils.cli import one_line
+from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth
 from tests.conftest import FIXTURES
 
 S = 32  # side of the small test images
@@ -151,7 +151,8 @@ def test_pairing_is_by_stem_not_sorted_order(tmp_path):
 
 
 @pytest.mark.parametrize("dirs", [("Image", "Depth", "Mask"), ("images", "depths", "masks"),
-                                  ("rgb", "DEPTH", "gt")])
+                                  ("rgb", "DEPTH", "gt"), ("test_images", "test_depth", "test_masks"),
+                                  ("train_images", "train_depth", "train_masks")])
 def test_alternative_folder_names(tmp_path, dirs):
     for k in range(2):
         write_sample(tmp_path / "set", f"s{k}", k, dirs=dirs)

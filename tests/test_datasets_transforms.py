@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from utils.errors import ConfigError
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, PreprocessConfig,
                       build_test_transform, build_train_transform)
 
@@ -42,7 +43,7 @@ def test_defaults_are_the_release_recipe():
     pre = PreprocessConfig()
     assert (pre.resize, pre.interpolation, pre.depth_scaling, pre.depth_resize) == (
         "pil", "linear", "release", "direct") and pre.is_release
-    with pytest.raises(ValueError, match="'resize' must be one of pil, opencv"):
+    with pytest.raises(ConfigError, match="'resize' must be one of pil, opencv"):
         PreprocessConfig.from_dict({"resize": "cv2"})
 
 
@@ -50,11 +51,11 @@ def test_config_round_trips_through_plain_values_and_rejects_unknown_keys():
     cfg = AugmentConfig(size=96, rotate_prob=0.5, rotate_range=(-10, 10), gt_nearest=True)
     d = json.loads(json.dumps(cfg.to_dict()))  # plain Python values only
     assert AugmentConfig.from_dict(d) == cfg
-    with pytest.raises(ValueError, match="'rotate_limit'"):
+    with pytest.raises(ConfigError, match="'rotate_limit'"):
         AugmentConfig.from_dict({"rotate_limit": 10})
     for bad in ({"size": 0}, {"flip": 1}, {"rotate_prob": 1.5}, {"rotate_range": [5, -5]},
                 {"rotate_interpolation": "bilinear"}, {"rotate_range": [-1.5, 2]}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
             AugmentConfig.from_dict(bad)
 
 

@@ -72,7 +72,7 @@ def test_missing_prediction_lists_stems_and_leaves_nothing(tmp_path, capsys):
     code = main(["--pred", str(folders["A"]), str(folders["B"]), "--data-root", str(data),
                  "--datasets", "DS", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and "B/DS: 2 of 6 (im3, im5)" in err and err.count("\n") == 1
+    assert code == 1 and "B/DS: 2 of 6 (im3, im5)" in err and err.count("\n") == 1
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
@@ -91,8 +91,8 @@ def test_unreadable_file_is_named_and_nothing_is_written(tmp_path, capsys):
     bad.write_bytes(b"not a png")
     out = tmp_path / "out"
     assert main(["--pred", str(folders["A"]), "--data-root", str(data), "--datasets", "DS",
-                 "--out", str(out), "--no-plots"]) == 2
-    assert f"cannot read image: {bad}" in capsys.readouterr().err
+                 "--out", str(out), "--no-plots"]) == 1
+    assert f"error: {bad}: unreadable image" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
@@ -102,7 +102,7 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("x")
     args = ["--pred", str(folders["A"]), "--data-root", str(data), "--datasets", "DS", "--out", str(out), "--no-plots"]
-    assert main(args) == 2 and "not empty" in capsys.readouterr().err
+    assert main(args) == 1 and "not empty" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
     assert main(args + ["--overwrite"]) == 0
     assert not (out / "keep.txt").exists() and (out / "metrics.json").exists()

@@ -10,7 +10,6 @@ import numpy as np
 import py_sod_metrics  # the reference S-measure (requirements-dev.txt)
 import pytest
 
-from eval import EvalError
 from eval.qualitative import GAP, fit_tile, main, pick_rows, qualitative_figure, read_depth
 from tests.conftest import FIXTURES
 
@@ -167,17 +166,18 @@ def test_missing_stem_in_a_method_folder_is_one_line(des, tmp_path, capsys):
     out = tmp_path / "fig"
     base = ["--data-root", str(data_root), "--dataset", "DES", "--size", str(SIZE), "--out", str(out)]
     code, err = run_cli(capsys, base + ["--pred", str(preds["JL-DCF"]), str(partial), "--stems", "RGBD_data_1", "RGBD_data_3"])
-    assert code == 2 and err.count("\n") == 1
+    assert code == 1 and err.count("\n") == 1
     assert f"no image 'RGBD_data_3' in {partial / 'DES'} (Partial)" in err
     code, err = run_cli(capsys, base + ["--pred", str(partial)])  # ranking needs every stem
-    assert code == 2 and "'RGBD_data_3'" in err and err.count("\n") == 1
+    assert code == 1 and "'RGBD_data_3'" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == [partial]  # nothing written, no temporary files
-    with pytest.raises(EvalError, match="RGBD_data_3"):
-        main(base + ["--pred", str(partial), "--debug"])
+    assert main(base + ["--pred", str(partial), "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "EvalError: no image 'RGBD_data_3'" in err
 
 
 @pytest.mark.parametrize("change, named", [
-    (["--dataset", "NOPE"], "dataset folder not found: {root}/NOPE"),
+    (["--dataset", "NOPE"], "{root}/NOPE: dataset folder not found"),
     (["--stems", "RGBD_data_9"], "no image 'RGBD_data_9' in {root}/DES/GT (GT)"),
     (["--rank-by", "Other"], "--rank-by 'Other' is not one of the methods: JL-DCF"),
 ])
@@ -187,7 +187,7 @@ def test_bad_arguments_are_one_line(des, tmp_path, capsys, change, named):
             "--out": [str(tmp_path / "fig")]}
     args[change[0]] = change[1:]
     code, err = run_cli(capsys, [a for key, values in args.items() for a in [key, *values]])
-    assert code == 2 and err == f"error: {named.format(root=data_root)}\n"
+    assert code == 1 and err == f"error: {named.format(root=data_root)}\n"
     assert not list(tmp_path.iterdir())
 
 
@@ -198,7 +198,8 @@ def test_unreadable_map_is_named(des, tmp_path, capsys):
     (broken / "DES" / "RGBD_data_2.png").write_bytes(b"not a png")
     code, err = run_cli(capsys, ["--data-root", str(data_root), "--dataset", "DES", "--pred", str(preds["JL-DCF"]),
                                  str(broken), "--stems", "RGBD_data_2", "--out", str(tmp_path / "fig")])
-    assert code == 2 and err == f"error: cannot read image: {broken / 'DES' / 'RGBD_data_2.png'}\n"
+    bad = broken / "DES" / "RGBD_data_2.png"
+    assert code == 1 and err == f"error: {bad}: unreadable image (not found or not a format OpenCV decodes)\n"
 
 
 def test_help_has_examples_and_imports_stay_light():

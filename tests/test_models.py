@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from models import CDINet, InputShapeError, WeightsError, build_model, init_backbone, load_weights
+from models import CDINet, InputShapeError, WeightsError, build_model, load_weights
 from models.summary import count_macs, parameter_counts
 from models.vgg import VGG16Features
 from models import weights as weights_module
@@ -146,9 +146,25 @@ class _Payload:
 
 def test_malicious_pickle_is_refused(tmp_path, capsys):
     torch.save({"model": _Payload()}, tmp_path / "evil.pth")
-    with pytest.raises(WeightsError, match="cannot load .*evil.pth safely"):
+    with pytest.raises(WeightsError, match="evil.pth holds Python objects .* refused: loading it could run code"):
         load_weights(CDINet(), tmp_path / "evil.pth")
     assert "this must never run" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.write_bytes(p.read_bytes()[:4000]), "is not a PyTorch checkpoint or is truncated"),
+    (lambda p: p.write_text("release notes"), "is not a PyTorch checkpoint or is truncated"),
+    (lambda p: (p.unlink(), p.mkdir()), "is a directory, not a weights file"),
+])
+def test_unloadable_files_say_what_is_wrong(tmp_path, make, words):
+    """Not every unloadable file is a security refusal: truncated, foreign and folder paths
+    each get their own one-line reason."""
+    path = tmp_path / "w.pth"
+    torch.save(CDINet().rde1.state_dict(), path)
+    make(path)
+    with pytest.raises(WeightsError, match=words) as info:
+        load_weights(CDINet(), path)
+    assert "refused" not in str(info.value) and "\n" not in str(info.value)
 
 
 def test_missing_file_is_named(tmp_path):
@@ -206,3 +222,14 @@ def test_untouched_backbone_with_none():
     torch.manual_seed(0)
     b = CDINet()
     assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
+
+
+def test_backbone_file_given_as_a_full_model_says_so(tmp_path):
+    torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "vgg16.pth")
+    with pytest.raises(WeightsError, match="is a torchvision VGG16 backbone file, not a CDINet model: .*model.backbone="):
+        load_weights(CDINet(), tmp_path / "vgg16.pth")
+
+
+def test_misspelt_backbone_lists_the_valid_values():
+    with pytest.raises(WeightsError, match="model.backbone 'imagnet' is none of: imagenet, none, or the path"):
+        build_model(backbone="imagnet")

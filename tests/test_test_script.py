@@ -95,7 +95,7 @@ def test_our_checkpoint_is_tested_with_its_training_settings(rgbd_root, tmp_path
 
 
 def test_unknown_dataset_lists_what_is_there(official_checkpoint, rgbd_root, tmp_path):
-    with pytest.raises(test_script.TestError, match=r"dataset\(s\) NJU2K not under .*rgbd; found: DES"):
+    with pytest.raises(test_script.TestError, match=r"dataset NJU2K not under .*rgbd; found: DES"):
         run_test_script("--checkpoint", official_checkpoint, "--data-root", rgbd_root, "--datasets", "NJU2K",
                         "--out", tmp_path / "maps")
 
@@ -117,11 +117,25 @@ def test_cli_error_is_one_line(rgbd_root, tmp_path):
     assert result.stderr.strip() == f"error: weights file not found: {tmp_path / 'missing.pth'}"
 
 
-def test_png_write_is_atomic(tmp_path):
-    image = (np.arange(64 * 48) % 256).astype(np.uint8).reshape(48, 64)
-    test_script.write_png_atomic(tmp_path / "a.png", image)
+def test_png_write_is_atomic(tmp_path, monkeypatch):
+    """A write that dies half-way leaves the previous map intact and no temporary file."""
+    old = np.zeros((48, 64), np.uint8)
+    new = (np.arange(64 * 48) % 256).astype(np.uint8).reshape(48, 64)
+    test_script.write_png_atomic(tmp_path / "a.png", old)
+    real_write = Path.write_bytes
+
+    def dying_write(self, data):
+        real_write(self, data[: len(data) // 2])  # half the bytes reach the disk, then a crash
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", dying_write)
+    with pytest.raises(OSError, match="No space left"):
+        test_script.write_png_atomic(tmp_path / "a.png", new)
+    monkeypatch.setattr(Path, "write_bytes", real_write)
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
-    assert np.array_equal(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), image)
+    assert np.array_equal(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), old)
+    test_script.write_png_atomic(tmp_path / "a.png", new)
+    assert np.array_equal(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), new)
 
 
 def test_onnx_export_matches_pytorch_at_other_batch_and_size(official_checkpoint, tmp_path):

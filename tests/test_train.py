@@ -16,7 +16,8 @@ from datasets.synthetic import generate
 from models import CDINet, WeightsError, load_weights
 from tests.keyed_weights import keyed_official_state_dict
 from utils.checkpoint import atomic_save, list_checkpoints
-from utils.config import ConfigError, load_config
+from utils.config import load_config
+from utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +79,12 @@ def test_resume_gives_identical_weights(data_root, tmp_path):
     assert not torch.equal(a["decoder.head.weight"], untrained["decoder.head.weight"])
 
 
-def test_interrupt_saves_resumable_checkpoint(data_root, tmp_path, monkeypatch):
+def test_interrupt_mid_epoch_then_resume_gives_identical_weights(data_root, tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 saves a checkpoint named after epoch 2; resuming trains exactly the
+    remaining batches with the augmentations they would have had, so the weights and the
+    epoch's logged loss equal those of a run that was never interrupted."""
+    straight = tmp_path / "straight"
+    assert train.main(tiny_args(data_root, straight, "train.epochs=2")) == 0
     run_dir = tmp_path / "run"
     real_loss, calls = train.compute_loss, {"n": 0}
 
@@ -90,6 +96,7 @@ def test_interrupt_saves_resumable_checkpoint(data_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "compute_loss", interrupt_in_second_epoch)
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=2")) == 130
+    assert list_checkpoints(run_dir)[-1].name == "ckpt_e002_s0000003.pth"
     saved = torch.load(list_checkpoints(run_dir)[-1], weights_only=True)
     assert (saved["state"]["epochs_done"], saved["state"]["step"], saved["state"]["batch_in_epoch"]) == (1, 3, 1)
     monkeypatch.setattr(train, "compute_loss", real_loss)
@@ -98,6 +105,14 @@ def test_interrupt_saves_resumable_checkpoint(data_root, tmp_path, monkeypatch):
     assert train.main(resumed) == 0
     end = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
     assert end["event"] == "end" and end["step"] == 4
+    a, b = final_weights(straight), final_weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def epoch_losses(folder, epoch):
+        records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in records if r.get("epoch") == epoch]
+
+    assert epoch_losses(run_dir, 2) == epoch_losses(straight, 2)  # all 2 batches, not the last one
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, monkeypatch):
@@ -117,7 +132,7 @@ def test_resume_from_weights_only_file_is_refused(data_root, tmp_path):
     run_dir = tmp_path / "run"
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
     args = train.get_args_parser().parse_args(["--resume", str(run_dir / "weights_final.pth")])
-    with pytest.raises(train.TrainingError, match="is not a training checkpoint"):
+    with pytest.raises(WeightsError, match="is not a training checkpoint"):
         train.main(args)
 
 

@@ -1,21 +1,29 @@
-"""Atomic, code-free checkpoints that are enough to resume a run exactly.
+"""Checkpoint files, all of them: reading any, writing ours atomically and code-free.
 
-Files are written to a temporary name, fsync'ed and renamed (``os.replace``), so a crash or a
-``kill -9`` during a write leaves the previous checkpoint intact. They hold tensors and plain
-Python values only (RNG states as tensors, the config as a dict), so they load with
-``torch.load(..., weights_only=True)`` and a malicious file cannot run code.
+Reading (:func:`read_checkpoint`) always uses ``torch.load(..., weights_only=True,
+map_location="cpu")``, so a file from a stranger cannot run code and a CUDA checkpoint loads on
+a CPU-only machine; every failure is one :class:`WeightsError` line that says what is wrong.
+Writing (:func:`atomic_save`) goes to a temporary name, fsync'ed and renamed (``os.replace``),
+so a crash or a ``kill -9`` during a write leaves the previous file intact. Our files hold
+tensors and plain Python values only (RNG states as tensors, the config as a dict): training
+checkpoints (:func:`save_training_checkpoint`, enough to resume a run exactly) and weights
+files (:func:`weights_export`). Mapping a state dict onto the model (layouts, strictness) is
+``models/weights.py``'s job.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
+
+from .errors import WeightsError
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_e(\d{3,})_s(\d{7,})\.pth$")
 TRAIN_FORMAT = "cdinet-sod/train-checkpoint/1"
@@ -40,6 +48,30 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def read_checkpoint(path: Union[str, os.PathLike]) -> Any:
+    """The content of a checkpoint file, loaded safely; one-line errors that tell a missing
+    file, a folder, a truncated or foreign file and a refused (code-carrying) pickle apart."""
+    path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path} is a directory, not a weights file")
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" in str(error).lower():
+            raise WeightsError(f"{path} holds Python objects other than tensors and plain values; "
+                               f"refused: loading it could run code (weights_only=True)") from None
+        raise WeightsError(f"{path} is not a PyTorch checkpoint or is truncated ({_first_line(error)})") from None
+    except Exception as error:  # torch.load's failures on foreign data have no common type
+        raise WeightsError(f"{path} is not a PyTorch checkpoint or is truncated ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:120] if text else type(error).__name__
 
 
 def capture_rng_state() -> Dict[str, Any]:
@@ -106,6 +138,30 @@ def git_sha() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def save_training_checkpoint(run_dir: Path, model, optimizer, scheduler, scaler, state: Dict[str, Any],
+                             config: Dict[str, Any], keep_last: int) -> Path:
+    """Everything a resume needs, written atomically; keeps the ``keep_last`` newest. Named
+    after the epoch in progress when saved mid-epoch (Ctrl-C), else the last epoch done."""
+    epoch = state["epochs_done"] + (1 if state["batch_in_epoch"] else 0)
+    path = Path(run_dir) / checkpoint_name(epoch, state["step"])
+    atomic_save({
+        "format": TRAIN_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": dict(state),
+        "rng": capture_rng_state(), "config": config, "git_sha": git_sha(),
+    }, path)
+    prune_checkpoints(run_dir, keep_last)
+    return path
+
+
+def read_training_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """A full training checkpoint of this project (see :func:`save_training_checkpoint`)."""
+    checkpoint = read_checkpoint(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != TRAIN_FORMAT:
+        raise WeightsError(f"{path} is not a training checkpoint of this project (weights files "
+                           f"load with test.py --checkpoint, or as model.init to fine-tune)")
+    return checkpoint
 
 
 def weights_export(model_state: Dict[str, torch.Tensor], config: Dict[str, Any], **meta: Any) -> Dict[str, Any]:

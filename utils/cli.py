@@ -1,21 +1,30 @@
-"""Command-line entry points print one clear line on a known error, a traceback with --debug."""
+"""The one command-line guard of every entry point.
+
+``run_cli(parser, main, argv)`` adds ``--debug`` to the parser, parses, and calls
+``main(args)``. Exit status convention, everywhere: 0 success; 1 an error of the user's input
+(:class:`utils.errors.CDINetError`, or an ``OSError`` such as a full disk or a folder without
+write permission), printed as one line ``error: <message>`` (the traceback with ``--debug``);
+2 a command line argparse rejects. Anything else is a bug and keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import re
 import sys
 import traceback
-from typing import Callable, Optional, Sequence, Tuple, Type
+from typing import Callable, Optional, Sequence
+
+from .errors import CDINetError
 
 
-def run_script(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], int],
-               expected: Tuple[Type[BaseException], ...], argv: Optional[Sequence[str]] = None) -> int:
-    """Parse ``argv`` and call ``main``; an ``expected`` error becomes ``error: <message>`` and
-    exit status 1 (the traceback with ``--debug``)."""
+def run_cli(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], int],
+            argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run ``main``; see the module docstring."""
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     try:
         return main(args)
-    except expected as error:
+    except (CDINetError, OSError) as error:
         if args.debug:
             traceback.print_exc()
         else:
@@ -30,3 +39,23 @@ def one_line(error: BaseException) -> str:
     if len(lines) == 1:
         return lines[0]
     return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a batch size of 0 is refused before anything runs)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value

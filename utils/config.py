@@ -14,12 +14,10 @@ from typing import Any, Dict, Iterable, List
 
 import yaml
 
+from .errors import ConfigError
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SCHEMA_PATH = CONFIG_DIR / "cdinet.yaml"
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message names the file or key."""
 
 
 def read_yaml_chain(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
@@ -79,24 +77,80 @@ def coerce(value: Any, default: Any, key: str) -> Any:
 
 
 def apply_overrides(config: Dict[str, Any], overrides: Iterable[str]) -> None:
-    """Apply ``key.sub=value`` strings; values are parsed as YAML (``1e-4``, ``[a, b]``, ``null``)."""
+    """Apply ``key.sub=value`` strings; values are parsed as YAML (``1e-4``, ``[a, b]``, ``null``).
+    A list entry is addressed by its index: ``data.train.0.invert_depth=true``."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = config
+        key = key.strip()
+        parts = key.split(".")
+        node: Any = config
         for i, part in enumerate(parts[:-1]):
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"--set {key}: unknown config key '{'.'.join(parts[:i + 1])}'")
-            node = node[part]
-        if parts[-1] not in node:
+            node = _child(node, part, key, ".".join(parts[:i + 1]))
+        last = parts[-1]
+        if isinstance(node, list):
+            _child(node, last, key, key)
+            last = int(last)
+        elif not isinstance(node, dict) or last not in node:
             raise ConfigError(f"--set {key}: unknown config key '{key}'")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: cannot parse value {text!r}") from None
-        node[parts[-1]] = coerce(value, node[parts[-1]], key)
+        node[last] = coerce(value, node[last], key)
+
+
+def _child(node: Any, part: str, key: str, where: str) -> Any:
+    """``node[part]`` for a mapping key or a list index, with errors that say how to fix it."""
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"--set {key}: '{where}' must be an index 0..{len(node) - 1} of the list "
+                              f"(or replace the whole list: --set {where.rsplit('.', 1)[0]}=[...])")
+        return node[int(part)]
+    if not isinstance(node, dict) or not isinstance(node.get(part), (dict, list)):
+        raise ConfigError(f"--set {key}: unknown config key '{where}'")
+    return node[part]
+
+
+# Keys whose value must be one of a few words, and numeric keys with a lower bound: checked
+# when the config is loaded, so a bad value stops the run before its folder is created.
+CHOICES = {
+    "train.amp": ("none", "bf16", "fp16"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "optim.lr_scaling": ("none", "linear"),
+    "data.preprocess.resize": ("pil", "opencv"),
+    "data.preprocess.interpolation": ("linear", "nearest", "cubic", "area"),
+    "data.preprocess.depth_scaling": ("release", "minmax"),
+    "data.preprocess.depth_resize": ("direct", "rgb_first"),
+    "data.augment.rotate_interpolation": ("linear", "nearest", "cubic", "area"),
+}
+AT_LEAST = {
+    "train.epochs": 1, "train.batch_size": 1, "val.batch_size": 1, "val.every": 1,
+    "checkpoint.every": 1, "checkpoint.keep_last": 1, "data.workers": 0, "log.scalars_every": 1,
+    "data.augment.size": 16, "optim.lr": 0.0, "optim.lr_decay_every": 1, "optim.grad_clip_value": 0.0,
+}
+
+
+def check_values(config: Dict[str, Any]) -> None:
+    """Enum-like keys and numeric ranges (see ``CHOICES``, ``AT_LEAST``); one line naming the key."""
+    def get(dotted: str) -> Any:
+        node = config
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    for key, choices in CHOICES.items():
+        if get(key) not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {get(key)!r}")
+    for key, low in AT_LEAST.items():
+        value = get(key)
+        if value is not None and value < low:
+            raise ConfigError(f"{key} must be at least {low}, got {value!r}")
+    if not 0.0 <= config["data"]["val_fraction"] < 1.0:
+        raise ConfigError(f"data.val_fraction must be in [0, 1), got {config['data']['val_fraction']!r}")
+    if config["data"]["augment"]["size"] % 16:
+        raise ConfigError(f"data.augment.size must be a multiple of 16, got {config['data']['augment']['size']}")
 
 
 def load_config(path: str | Path, overrides: List[str] = ()) -> Dict[str, Any]:
@@ -112,6 +166,7 @@ def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: s
     config = copy.deepcopy(schema)
     merge_into(config, values, schema, where=where)
     apply_overrides(config, overrides)
+    check_values(config)
     return config
 
 

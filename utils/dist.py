@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -33,7 +35,7 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' asked for, but CUDA is not available (use --device cpu)")
+            raise ConfigError("device 'cuda' asked for, but CUDA is not available (use --device cpu)")
         if name == "cuda":
             name = f"cuda:{local_rank}"
     return torch.device(name)

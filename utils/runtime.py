@@ -9,15 +9,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .errors import ConfigError
+
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast_context(device: torch.device, amp: str):
     """``torch.autocast`` for ``amp`` in {bf16, fp16}; a no-op context for ``none``."""
     if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
+        raise ConfigError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
     dtype = AMP_DTYPES[amp]
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed from integers, e.g. ``(seed, epoch, rank)``: NumPy's ``SeedSequence``
+    mixes them, so distinct tuples do not collide the way ``seed * 1000 + epoch * 10 + rank``
+    does from 10 ranks on."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 def seed_everything(seed: int) -> None:

@@ -1,7 +1,10 @@
-"""Reading RGB, depth and GT files: the only place in the package that decodes images.
+"""Decoding image files: the one place in the project that does it (torch-free).
 
-Files are decoded with Pillow, as the CDINet release does (``setting/dataLoader.py``,
-CDINET.md "Pixel path"), so the default pipeline sees the release's pixels:
+Two conventions, each that of the reference it must match:
+
+- Network inputs (datasets/, test.py) are decoded with Pillow, as the CDINet release does
+  (``setting/dataLoader.py``, CDINET.md "Pixel path"), so the default pipeline sees the
+  release's pixels:
 
 - RGB: ``Image.open(f).convert('RGB')``: uint8 (H, W, 3); grayscale, palette and RGBA inputs
   converted by Pillow (alpha dropped).
@@ -12,20 +15,24 @@ CDINET.md "Pixel path"), so the default pipeline sees the release's pixels:
 - GT: ``convert('L')``: uint8 (H, W); a mask stored as 0/1 is scaled to 0/255 (the release
   would read it as almost black), 16-bit masks are reduced to 8 bits.
 
-Pillow does not apply EXIF orientation on its own, so RGB, depth and GT keep their stored
-pixel grids. Missing, empty, truncated and undecodable files all become a
-:class:`DatasetError` naming the file.
+  Pillow does not apply EXIF orientation on its own, so RGB, depth and GT keep their stored
+  pixel grids.
+- Saliency maps and GT for evaluation (eval/) are decoded by OpenCV as 8-bit gray
+  (``cv2.IMREAD_GRAYSCALE``, as PySODEvalToolkit reads them): colour becomes luma, 16-bit keeps
+  its high byte, alpha is dropped (:func:`read_gray_map`).
+
+Missing, empty, truncated and undecodable files all become a :class:`DatasetError` naming the
+file.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DatasetError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+from .errors import ConfigError, DatasetError
 
 # Pillow modes that hold more than 8 bits per pixel (kept as stored for depth).
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -106,7 +113,7 @@ def scale_depth(raw: np.ndarray, scaling: str, invert: bool = False) -> np.ndarr
     if scaling == "release" and raw.dtype == np.uint8:
         return 255 - raw if invert else raw
     if scaling not in ("release", "minmax"):
-        raise ValueError(f"depth scaling must be release or minmax, got {scaling!r}")
+        raise ConfigError(f"depth scaling must be release or minmax, got {scaling!r}")
     depth = minmax_depth(raw)
     return 1.0 - depth if invert else depth
 
@@ -124,3 +131,12 @@ def read_gt(path: str | Path) -> np.ndarray:
         return np.clip(np.round(wide), 0, 255).astype(np.uint8)
     gt = np.array(image.convert("L"))
     return gt * np.uint8(255) if gt.max() == 1 else gt
+
+
+def read_gray_map(path: str | Path) -> np.ndarray:
+    """A saliency map or GT as uint8 (H, W), decoded as PySODEvalToolkit does
+    (``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``)."""
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DatasetError(f"{path}: unreadable image (not found or not a format OpenCV decodes)")
+    return image

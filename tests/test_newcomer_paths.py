@@ -1,0 +1,152 @@
+"""What a newcomer meets with real folders: DMRA layouts, other dataset names, missing GT,
+impossible arguments; each fails early and in one line, or works."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from eval import evaluate_folders
+from models import CDINet
+from tests.conftest import FIXTURES
+from utils.config import load_config
+from utils.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
+test_script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(test_script)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("w") / "w.pth"
+    torch.manual_seed(0)
+    torch.save(CDINet().state_dict(), path)
+    return path
+
+
+def dmra_copy(root: Path, name: str, with_gt: bool = True) -> Path:
+    """The DES fixtures in the DMRA layout (test_images/test_depth/test_masks) as ``name``."""
+    for src, dst in (("RGB", "test_images"), ("depth", "test_depth")) + ((("GT", "test_masks"),) if with_gt else ()):
+        shutil.copytree(FIXTURES / "rgbd" / "DES" / src, root / name / dst)
+    return root / name
+
+
+def run(*argv) -> int:
+    return test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv]))
+
+
+def test_dmra_layout_under_another_name_runs_and_evaluates(weights, tmp_path):
+    """RGBD135 in the DMRA layout is found as DES; maps go to OUT/DES; --eval finds the GT."""
+    data = tmp_path / "data"
+    dmra_copy(data, "RGBD135")
+    out = tmp_path / "maps"
+    assert run("--checkpoint", weights, "--data-root", data, "--datasets", "DES", "--out", out, "--size", 64,
+               "--eval") == 0
+    assert len(list((out / "DES").glob("*.png"))) == 5
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["results"]["maps"]["DES"]["n_images"] == 5
+    info = json.loads((out / "test_info.json").read_text())
+    assert info["folders"] == {"DES": str(data / "RGBD135")}
+
+
+def test_every_dataset_under_the_root_by_default_and_gt_is_optional(weights, tmp_path):
+    data = tmp_path / "data"
+    dmra_copy(data, "A")
+    dmra_copy(data, "B", with_gt=False)
+    (data / "A" / "test_masks" / "RGBD_data_2.png").unlink()  # an incomplete GT folder
+    (data / "notes").mkdir()
+    out = tmp_path / "maps"
+    assert run("--checkpoint", weights, "--data-root", data, "--out", out, "--size", 64) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["A", "B", "test_info.json"]
+    assert all(len(list((out / n).glob("*.png"))) == 5 for n in ("A", "B"))
+
+
+def test_eval_without_gt_fails_before_anything_is_written(weights, tmp_path):
+    data = tmp_path / "data"
+    dmra_copy(data, "B", with_gt=False)
+    out = tmp_path / "maps"
+    with pytest.raises(test_script.TestError, match="--eval needs GT: 5 of 5 images of B have no GT file"):
+        run("--checkpoint", weights, "--data-root", data, "--out", out, "--size", 64, "--eval")
+    assert not out.exists()
+
+
+def test_a_bad_dataset_stops_the_run_before_any_map_is_written(weights, tmp_path):
+    data = tmp_path / "data"
+    dmra_copy(data, "A")
+    dmra_copy(data, "B")
+    (data / "B" / "test_depth" / "RGBD_data_4.bmp").unlink()
+    out = tmp_path / "maps"
+    result = subprocess.run([sys.executable, "test.py", "--checkpoint", str(weights), "--data-root", str(data),
+                             "--out", str(out), "--size", "64"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "RGBD_data_4" in result.stderr and result.stderr.count("\n") == 1
+    assert not out.exists()  # A was not written either
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+    (["--workers", "-1"], "--workers: must be at least 0, got -1"),
+    (["--invert-depth"], "--invert-depth: expected at least one argument"),
+])
+def test_impossible_arguments_are_refused_by_the_parser(weights, tmp_path, argv, words):
+    result = subprocess.run([sys.executable, "test.py", "--checkpoint", str(weights), "--data-root",
+                             str(FIXTURES / "rgbd"), "--out", str(tmp_path / "o"), *argv], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and words in result.stderr
+
+
+def test_eval_finds_maps_and_gt_under_other_names_of_one_benchmark(tmp_path):
+    data = tmp_path / "data"
+    dmra_copy(data, "RGBD135")
+    maps = tmp_path / "JL-DCF"
+    shutil.copytree(FIXTURES / "maps" / "JL-DCF" / "DES", maps / "DES")
+    result = evaluate_folders({"JL-DCF": maps}, data, ["DES"], tmp_path / "out", plots=False)
+    assert result["results"]["JL-DCF"]["DES"]["n_images"] == 5
+
+
+def test_eval_output_folders_get_ordinary_permissions(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "DES")
+    evaluate_folders({"JL-DCF": FIXTURES / "maps" / "JL-DCF"}, data, ["DES"], tmp_path / "out", plots=False)
+    mask = subprocess.run(["sh", "-c", "umask"], capture_output=True, text=True).stdout.strip()
+    expected = 0o777 & ~int(mask, 8)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == expected
+
+
+def test_config_values_are_checked_when_loaded(tmp_path):
+    config = load_config(ROOT / "configs" / "cdinet.yaml", ["data.train.2.invert_depth=true"])
+    assert [e["invert_depth"] for e in config["data"]["train"]] == [False, False, True]
+    for override, words in [("train.amp=bf61", "train.amp must be one of none, bf16, fp16"),
+                            ("train.device=gpu", "train.device must be one of auto, cpu, cuda"),
+                            ("train.epochs=0", "train.epochs must be at least 1"),
+                            ("train.batch_size=0", "train.batch_size must be at least 1"),
+                            ("data.preprocess.resize=cv2", "data.preprocess.resize must be one of pil, opencv"),
+                            ("data.train.3.invert_depth=true", r"index 0..2 of the list \(or replace the whole list")]:
+        with pytest.raises(ConfigError, match=words):
+            load_config(ROOT / "configs" / "cdinet.yaml", [override])
+    # through train.py: the error comes before the run folder exists
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, "train.py", "--config", "configs/demo.yaml", "--set",
+                             f"log.dir={run_dir}", "--set", "train.amp=bf61"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "train.amp must be one of" in result.stderr
+    assert not run_dir.exists()
+
+
+def test_make_clean_keeps_the_users_data_folder():
+    recipe = subprocess.run(["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    removed = [word for line in recipe.splitlines() if line.startswith("rm ") for word in line.split()[2:]]
+    assert "data" not in removed and "runs" not in removed and "data/synthetic" in removed
+
+
+def test_gitignore_covers_the_folders_readme_examples_write():
+    ignored = subprocess.run(["git", "check-ignore", "maps/x.png", "figs/x.png", "out/x", "runs/x", "data/x"],
+                             cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert ignored == ["maps/x.png", "figs/x.png", "out/x", "runs/x", "data/x"]

@@ -1,0 +1,90 @@
+"""Project-wide rules that code review alone would let slip: one image reader, one folder-name
+list, one CLI guard, one error hierarchy, torch-free evaluation, collision-free seeds."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from utils.errors import CDINetError, ConfigError, DatasetError, EvalError, InputShapeError, WeightsError
+from utils.runtime import derive_seed
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted(p for folder in ("datasets", "eval", "models", "utils", "bench") for p in (ROOT / folder).rglob("*.py")) \
+    + [ROOT / "train.py", ROOT / "test.py"]
+
+
+def calls(path: Path) -> set[str]:
+    """Dotted names called in ``path`` (``cv2.imread``, ``Image.open``, ...)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            names.add(f"{node.func.value.id}.{node.func.attr}")
+    return names
+
+
+def test_images_are_decoded_in_one_module():
+    decoders = {"cv2.imread", "cv2.imdecode", "Image.open"}
+    users = {p.relative_to(ROOT).as_posix() for p in SOURCES if calls(p) & decoders}
+    # bench/ re-creates other pipelines as baselines (the release's loop, PySODMetrics' reading)
+    assert {u for u in users if not u.startswith("bench/")} == {"utils/images.py"}
+
+
+def test_folder_names_are_listed_in_one_module():
+    holders = {p.relative_to(ROOT).as_posix() for p in SOURCES
+               if '"masks"' in p.read_text() or "'masks'" in p.read_text()}
+    assert holders == {"utils/layout.py"}
+
+
+ENTRY_POINTS = ["train.py", "test.py", "datasets/check.py", "datasets/synthetic.py", "eval/cli.py",
+                "eval/qualitative.py", "models/summary.py"]
+
+
+def test_every_entry_point_uses_the_one_cli_guard():
+    for name in ENTRY_POINTS:
+        text = (ROOT / name).read_text()
+        assert "run_cli(" in text, name
+        assert "except ValueError" not in text and "except Exception" not in text, name
+    # no other place prints its own "error:" lines or catches everything
+    printers = {p.relative_to(ROOT).as_posix() for p in SOURCES if 'print(f"error:' in p.read_text()}
+    assert printers == {"utils/cli.py"}
+
+
+def test_errors_share_one_base():
+    for error in (ConfigError, DatasetError, EvalError, WeightsError, InputShapeError):
+        assert issubclass(error, CDINetError)
+    import test as test_script
+    import train
+
+    assert issubclass(train.TrainingError, CDINetError) and issubclass(test_script.TestError, CDINetError)
+
+
+def test_eval_command_does_not_import_torch():
+    code = "import sys, eval.cli, eval.qualitative; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_debug_shows_the_traceback_everywhere(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    for module in ("datasets.synthetic", "eval", "models.summary"):
+        argv = {"datasets.synthetic": ["--out", str(tmp_path / "full")],
+                "eval": ["--pred", str(tmp_path), "--data-root", str(tmp_path / "nope"), "--datasets", "X",
+                         "--out", str(tmp_path / "out")],
+                "models.summary": ["--size", "30"]}[module]
+        plain = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True)
+        debug = subprocess.run([sys.executable, "-m", module, *argv, "--debug"], cwd=ROOT, capture_output=True,
+                               text=True)
+        assert plain.returncode == debug.returncode == 1, (module, plain.stderr)
+        assert plain.stderr.startswith("error: ") and plain.stderr.count("\n") == 1, (module, plain.stderr)
+        assert "Traceback" in debug.stderr, module
+
+
+def test_derived_seeds_do_not_collide_across_epochs_and_ranks():
+    """The former ``seed * 1000 + epoch * 10 + rank`` gave epoch 1 rank 10 the seed of epoch 2
+    rank 0; seeds derived with SeedSequence are distinct over a long run on many ranks."""
+    assert 42 * 1000 + 1 * 10 + 10 == 42 * 1000 + 2 * 10 + 0
+    seeds = {derive_seed(42, epoch, rank) for epoch in range(1, 121) for rank in range(64)}
+    assert len(seeds) == 120 * 64
