@@ -1,11 +1,11 @@
 """Dump CDINet saliency maps for benchmark sets (the release's test-time post-processing).
 
 Examples:
-  python test.py --checkpoint runs/cdinet/best.pth --data-root data --datasets NJU2K NLPR STERE DES SIP --out maps/CDINet
-  python test.py --checkpoint CDINet.pth --data-root data --datasets NLPR --out maps/release --eval
-  python test.py --checkpoint best.pth --data-root data --datasets SSD --invert-depth SSD --out maps/x
-  python test.py --checkpoint best.pth --data-root data --datasets DES --device cuda --batch-size 16 --amp bf16 --out maps/x
-  python test.py --checkpoint best.pth --export-onnx cdinet.onnx
+  python test.py --checkpoint runs/cdinet/weights_final.pth --data-root data/test --out maps/CDINet --eval
+  python test.py --checkpoint CDINet.pth --data-root data/test --datasets NJU2K NLPR STERE DES SIP --out maps/release
+  python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD --invert-depth SSD --out maps/x
+  python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --device cuda --batch-size 16 --amp bf16 --out maps/x
+  python test.py --checkpoint CDINet.pth --export-onnx cdinet.onnx
 
 The inputs go through the release's pixel path by default (Pillow decoding, torchvision-style
 antialiased bilinear resize to --size, 8-bit depth / 255); a checkpoint of ours trained with

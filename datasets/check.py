@@ -21,7 +21,7 @@ from tqdm import tqdm
 from utils.cli import run_cli
 from utils.errors import DatasetError
 from utils.images import bit_depth, minmax_depth, read_depth_raw, read_gt, read_rgb
-from .layout import (DatasetSource, find_role_dirs, list_datasets, pair_samples,
+from .layout import (DatasetSource, find_role_dirs, pair_samples,
                      scan_source)
 
 EXAMPLES = """examples:
@@ -155,15 +155,17 @@ def _polarity(brighter: int, inside: list[float], outside: list[float]) -> str:
 
 
 def dataset_roots(root: Path) -> list[Path]:
-    """``root`` itself if it is a dataset folder, else its dataset subfolders."""
+    """``root`` itself if it is a dataset folder, else every (non-hidden) subfolder: a parent
+    such as ``data/test`` is checked dataset by dataset, and an empty or half-copied child is
+    reported rather than skipped."""
     try:
         dirs = find_role_dirs(root)
     except DatasetError:
         return [root]  # audit() reports why
-    if "rgb" in dirs or "depth" in dirs:
+    if dirs:
         return [root]
-    children = list_datasets(root)
-    return [root / name for name in children] if children else [root]
+    children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return children or [root]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -186,7 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     reports = [audit(root) for arg in args.roots for root in dataset_roots(arg)]
     print("\n\n".join(r.render() for r in reports))
-    return 0 if all(r.usable for r in reports) else 1
+    bad = [r for r in reports if not r.usable]
+    if len(reports) > 1:
+        print(f"\n{len(reports)} datasets checked: " + (
+            "all usable" if not bad else "NOT usable: " + ", ".join(f"{r.name} ({r.errors} problem(s))" for r in bad)))
+    return 0 if not bad else 1
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def plot_curves(curves: dict, out_dir: Path) -> list[Path]:
                     continue
                 c = per_dataset[dataset]
                 x, y = (c["recall"], c["precision"]) if kind == "pr" else (thresholds, c["fm"])
-                ax.plot(x, y, label=method, linewidth=1.5)
+                missed = c.get("n_missing") or 0  # fewer images than the others: say so
+                label = f"{method} (n={c['n_images']}/{c['n_images'] + missed})" if missed else method
+                ax.plot(x, y, label=label, linewidth=1.5)
             ax.set(xlabel=xlabel, ylabel=ylabel, title=dataset)
             ax.set_xlim(0, 1 if kind == "pr" else 255)
             ax.grid(alpha=0.3)

@@ -1,8 +1,11 @@
 """Writing results: metrics.json / metrics.csv / table.md / table.tex / curves.json, console table.
 
 ``results`` is ``{method: {dataset: {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm,
-n_images, ...}}}``. Tables print 3 decimals and bold the best value of each column within a
-dataset (highest, lowest for MAE; ties on the printed value are all bold).
+n_images, n_missing, ...}}}``. Tables print 3 decimals and bold the best value of each column
+within a dataset (highest, lowest for MAE; ties on the printed value are all bold), among the
+methods evaluated on every GT image of it: a method that missed some (``--allow-missing``) is
+shown with its image count (``5/6``) and never bolded, and a method with no maps for a dataset
+gets an empty cell.
 """
 import csv
 import json
@@ -28,12 +31,24 @@ def _datasets(results: dict) -> list[str]:
     return list(dict.fromkeys(d for per_dataset in results.values() for d in per_dataset))
 
 
+def _complete(scores: dict) -> bool:
+    return not scores.get("n_missing")
+
+
+def _count(scores: dict) -> str:
+    """``n``, or ``n/total`` for a method that missed some images."""
+    n, missed = scores["n_images"], scores.get("n_missing") or 0
+    return f"{n}/{n + missed}" if missed else str(n)
+
+
 def _best(results: dict, dataset: str, key: str) -> str | None:
-    """The best printed value of ``key`` on ``dataset`` among methods."""
+    """The best printed value of ``key`` on ``dataset`` among the methods evaluated on all of
+    its images (see the module docstring)."""
     printed = [
         (float(_fmt(v)), _fmt(v))
         for per_dataset in results.values()
-        if (v := per_dataset.get(dataset, {}).get(key)) is not None and not math.isnan(v)
+        if _complete(per_dataset.get(dataset, {}))
+        and (v := per_dataset.get(dataset, {}).get(key)) is not None and not math.isnan(v)
     ]
     if not printed:
         return None
@@ -50,7 +65,7 @@ def format_table(results: dict) -> str:
     results = _unwrap(results)
     header = ["Method", "Dataset", *METRIC_KEYS, "n"]
     rows = [
-        [method, dataset, *(_fmt(scores[k]) for k in METRIC_KEYS), str(scores["n_images"])]
+        [method, dataset, *(_fmt(scores[k]) for k in METRIC_KEYS), _count(scores)]
         for method, per_dataset in results.items()
         for dataset, scores in per_dataset.items()
     ]
@@ -77,8 +92,9 @@ def markdown_table(results: dict) -> str:
             if dataset not in per_dataset:
                 continue
             scores = per_dataset[dataset]
-            cells = [f"**{c}**" if (c := _fmt(scores[k])) == best[k] else c for k in METRIC_KEYS]
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {scores['n_images']} |")
+            cells = [f"**{c}**" if (c := _fmt(scores[k])) == best[k] and _complete(scores) else c
+                     for k in METRIC_KEYS]
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {_count(scores)} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -105,10 +121,14 @@ def latex_table(results: dict) -> str:
     for method, per_dataset in results.items():
         cells = [_tex(method)]
         for dataset in datasets:
-            for key in METRIC_KEYS:
-                value = per_dataset.get(dataset, {}).get(key)
-                cell = _fmt(value)
-                cells.append(rf"\textbf{{{cell}}}" if cell == _best(results, dataset, key) else cell)
+            scores = per_dataset.get(dataset, {})
+            for i, key in enumerate(METRIC_KEYS):
+                cell = _fmt(scores.get(key))
+                if scores and not _complete(scores) and i == 0:  # the count, once per dataset group
+                    cell += rf"\textsuperscript{{({_count(scores)})}}"
+                elif scores and _complete(scores) and cell == _best(results, dataset, key):
+                    cell = rf"\textbf{{{cell}}}"
+                cells.append(cell)
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

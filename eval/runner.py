@@ -44,15 +44,17 @@ def _plan(preds: dict, data_root: Path, datasets: list[str], allow_missing: bool
         gts = list_images(gt_dir)
         if not gts:
             raise EvalError(f"no GT images in {gt_dir}")
-        available = {method: list_images(_dataset_folder(Path(folder), dataset)[1]) for method, folder in preds.items()}
+        available = {method: _method_maps(Path(folder), dataset, allow_missing) for method, folder in preds.items()}
         for method, images in available.items():
             absent = [stem for stem in gts if stem not in images]
             missing[method, dataset] = len(absent)
-            if absent:
+            if len(absent) == len(gts):
+                if not allow_missing:
+                    raise EvalError(f"no predictions of {method} for {dataset} in {Path(preds[method]) / dataset}")
+                problems.append(f"{method}/{dataset}: no maps at all (an empty cell in the tables)")
+            elif absent:
                 shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
                 problems.append(f"{method}/{dataset}: {len(absent)} of {len(gts)} ({shown})")
-            if len(absent) == len(gts):
-                raise EvalError(f"no predictions of {method} for {dataset} in {Path(preds[method]) / dataset}")
         for stem, gt_path in gts.items():
             pairs = tuple(((m, dataset), str(images[stem])) for m, images in available.items() if stem in images)
             tasks.append((str(gt_path), pairs))
@@ -62,6 +64,18 @@ def _plan(preds: dict, data_root: Path, datasets: list[str], allow_missing: bool
             raise EvalError(message + " (--allow-missing skips them)")
         warnings.warn(message + " (skipped)", stacklevel=3)
     return tasks, missing
+
+
+def _method_maps(folder: Path, dataset: str, allow_missing: bool) -> dict[str, Path]:
+    """``{stem: path}`` of one method's maps for ``dataset``; a missing folder is an error that
+    lists what the method's folder holds (or, with ``allow_missing``, no maps)."""
+    path = _dataset_folder(folder, dataset)[1]
+    if not path.is_dir():
+        if allow_missing:
+            return {}
+        found = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_dir())) or "nothing"
+        raise EvalError(f"no {dataset} folder in {folder}; found: {found}")
+    return list_images(path)
 
 
 def _dataset_folder(root: Path, spec: str) -> tuple[str, Path]:
@@ -74,14 +88,22 @@ def _dataset_folder(root: Path, spec: str) -> tuple[str, Path]:
 
 
 def _score_gt(task, protocol: str):
-    """Score every method's prediction of one GT image; also says which were resized."""
+    """Score every method's prediction of one GT image; also names those that were resized.
+
+    A map whose size is the GT's transposed (H and W swapped) is an error, not a silent stretch.
+    """
     gt_path, pairs = task
     gt = GroundTruth(read_gray(Path(gt_path)), protocol)
     scored = []
     for key, pred_path in pairs:
         pred = read_gray(Path(pred_path))
+        if pred.shape != gt.shape and pred.shape == gt.shape[::-1]:
+            raise EvalError(f"{pred_path} ({key[0]}): the map is {pred.shape[1]}x{pred.shape[0]}, its GT "
+                            f"{gt.shape[1]}x{gt.shape[0]} (WxH): height and width are swapped")
         levels, codes = prediction_levels(pred, gt.shape, protocol)
-        scored.append((key, image_metrics(levels, codes, gt), pred.shape != gt.shape))
+        resized = (f"{key[0]}: {pred_path} {pred.shape[1]}x{pred.shape[0]} -> {gt.shape[1]}x{gt.shape[0]}"
+                   if pred.shape != gt.shape else None)
+        scored.append((key, image_metrics(levels, codes, gt), resized))
     return scored
 
 
@@ -171,7 +193,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     _check_out_dir(out_dir, overwrite)
 
     evaluators = {key: SODEvaluator(protocol) for key in missing}
-    n_resized = 0
+    resized: list[str] = []
     meanwhile = None
     if plots:
         from .plots import import_matplotlib as meanwhile
@@ -181,19 +203,23 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
 
         results = tqdm(results, total=len(tasks), unit="GT", desc="evaluating")
     for scored in results:
-        for key, metrics, resized in scored:
+        for key, metrics, note in scored:
             evaluators[key].add(metrics)
-            n_resized += resized
+            resized += [note] if note else []
 
-    payload = {"protocol": protocol, "results": {}, "notes": _notes(protocol, n_resized, missing)}
+    payload = {"protocol": protocol, "results": {}, "notes": _notes(protocol, resized, missing)}
     curves = {"protocol": protocol, "thresholds": curve_thresholds(protocol).tolist(), "curves": {}}
     for (method, dataset), ev in evaluators.items():
+        if ev.n_images == 0:  # --allow-missing and no maps at all: an empty cell
+            continue
         entry = {**ev.results(), "n_missing": missing[method, dataset]}
         if protocol == "matlab":
             entry["wFm_n_images"] = ev.wfm_count
         payload["results"].setdefault(method, {})[dataset] = entry
         c = ev.curves()
-        curves["curves"].setdefault(method, {})[dataset] = {k: c[k].tolist() for k in ("precision", "recall", "fm", "em")}
+        curves["curves"].setdefault(method, {})[dataset] = {
+            **{k: c[k].tolist() for k in ("precision", "recall", "fm", "em")},
+            "n_images": ev.n_images, "n_missing": missing[method, dataset]}
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -210,15 +236,17 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     return jsonable(payload)
 
 
-def _notes(protocol: str, n_resized: int, missing: dict) -> list[str]:
+def _notes(protocol: str, resized: list[str], missing: dict) -> list[str]:
     notes = [
         "pysodmetrics protocol: identical to PySODMetrics 1.6.2" if protocol == "pysodmetrics" else
         "matlab protocol: Fan's MATLAB toolbox conventions (colon-operator thresholds, '>' for E, "
         "MATLAB centroid rounding); wFm is NaN on an all-background GT and the dataset wFm is the "
         "mean over the images where it is defined (wFm_n_images)",
     ]
-    if n_resized:
-        notes.append(f"{n_resized} predictions were resized to their GT's size (OpenCV bilinear)")
+    if resized:
+        shown = "; ".join(resized[:5]) + (f"; and {len(resized) - 5} more" if len(resized) > 5 else "")
+        notes.append(f"{len(resized)} predictions were resized to their GT's size (OpenCV bilinear): {shown}")
     if any(missing.values()):
-        notes.append(f"{sum(missing.values())} missing predictions were skipped (n_missing)")
+        notes.append(f"{sum(missing.values())} missing predictions were skipped (n_missing); a method "
+                     f"evaluated on fewer images than another is shown with its count and never marked best")
     return notes

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ from eval import evaluate_folders
 from models import CDINet
 from tests.conftest import FIXTURES
 from utils.config import load_config
-from utils.errors import ConfigError
+from utils.errors import ConfigError, EvalError
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
@@ -150,3 +151,61 @@ def test_gitignore_covers_the_folders_readme_examples_write():
     ignored = subprocess.run(["git", "check-ignore", "maps/x.png", "figs/x.png", "out/x", "runs/x", "data/x"],
                              cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert ignored == ["maps/x.png", "figs/x.png", "out/x", "runs/x", "data/x"]
+
+
+def test_tables_are_fair_with_missing_predictions(tmp_path):
+    """With --allow-missing: counts shown wherever they differ, no bold for a method scored on
+    fewer images, an empty cell for a method with no maps for a dataset, resized maps named."""
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "DES")
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "OTHER")
+    perfect, partial = tmp_path / "Perfect", tmp_path / "Partial"
+    for name in ("DES", "OTHER"):
+        shutil.copytree(data / name / "GT", perfect / name)
+    shutil.copytree(data / "DES" / "GT", partial / "DES")
+    (partial / "DES" / "RGBD_data_1.png").unlink()
+    small = cv2.resize(cv2.imread(str(perfect / "DES" / "RGBD_data_2.png"), 0), (320, 240))
+    cv2.imwrite(str(perfect / "DES" / "RGBD_data_2.png"), small)
+    result = evaluate_folders({"Perfect": perfect, "Partial": partial}, data, ["DES", "OTHER"], tmp_path / "out",
+                              allow_missing=True)
+    assert "OTHER" not in result["results"]["Partial"]  # no folder at all: an empty cell
+    assert result["results"]["Partial"]["DES"]["n_images"] == 4
+    md = (tmp_path / "out" / "table.md").read_text()
+    partial_row = next(line for line in md.splitlines() if line.startswith("| Partial |"))
+    assert "**" not in partial_row and partial_row.endswith("| 4/5 |")
+    assert "**" in next(line for line in md.splitlines() if line.startswith("| Perfect |"))
+    tex = (tmp_path / "out" / "table.tex").read_text()
+    partial_tex = next(line for line in tex.splitlines() if line.startswith("Partial"))
+    assert r"\textsuperscript{(4/5)}" in partial_tex and r"\textbf" not in partial_tex
+    assert partial_tex.rstrip(r" \\").split(" & ")[-1] == "-"
+    curves = json.loads((tmp_path / "out" / "curves.json").read_text())["curves"]
+    assert curves["Partial"]["DES"]["n_missing"] == 1
+    assert any("Perfect: " in n and "RGBD_data_2.png 320x240 -> 640x480" in n for n in result["notes"])
+
+
+def test_transposed_map_is_an_error_naming_file_and_method(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "DES")
+    maps = tmp_path / "M"
+    shutil.copytree(data / "DES" / "GT", maps / "DES")
+    transposed = cv2.imread(str(maps / "DES" / "RGBD_data_3.png"), 0).T.copy()
+    cv2.imwrite(str(maps / "DES" / "RGBD_data_3.png"), transposed)
+    with pytest.raises(EvalError, match=r"RGBD_data_3.png \(M\): the map is 480x640, its GT 640x480 .* swapped"):
+        evaluate_folders({"M": maps}, data, ["DES"], tmp_path / "out", plots=False)
+    with pytest.raises(EvalError, match=r"no SIP folder in .*M; found: DES"):
+        evaluate_folders({"M": maps}, data, ["SIP=DES"], tmp_path / "out", plots=False)
+
+
+def test_check_on_a_parent_folder_names_the_datasets_at_fault(tmp_path, capsys):
+    from datasets import check
+
+    root = tmp_path / "test"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", root / "DES")
+    dmra_copy(root, "NLPR")
+    (root / "NLPR" / "test_depth" / "RGBD_data_5.bmp").unlink()
+    (root / "SIP").mkdir()  # a download that never arrived
+    assert check.main([str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "DES  (" in out and "NLPR  (" in out and "SIP  (" in out
+    assert "SIP" in out.split("no RGB folder")[0].splitlines()[-1]
+    assert out.strip().splitlines()[-1] == "3 datasets checked: NOT usable: NLPR (1 problem(s)), SIP (1 problem(s))"
