@@ -8,9 +8,9 @@ from utils.errors import EvalError
 from .protocol import PROTOCOLS
 
 EXAMPLES = """examples:
-  python -m eval --pred runs/cdinet/maps --data-root data/test --datasets NJU2K NLPR DES --out out/cdinet
-  python -m eval --pred CDINet=runs/cdinet/maps JL-DCF=maps/JL-DCF --data-root data/test \\
-      --datasets DES SIP --out out/compare --protocol matlab --workers 2
+  python -m eval --pred maps/CDINet --data-root data/test --datasets NJU2K NLPR STERE DES SIP LFSD SSD --out out/cdinet
+  python -m eval --pred maps/CDINet JL-DCF=maps/JL-DCF --data-root data/test \\
+      --datasets NJU2K NLPR DES SIP --out out/compare --protocol matlab --workers 2
 
 Each --pred folder holds <DATASET>/<stem>.png; the GT is read from DATA_ROOT/<DATASET>/GT/
 (or Mask, masks, test_masks, ... in any case). OUT receives metrics.json, metrics.csv, table.md,
