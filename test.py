@@ -34,7 +34,7 @@ from tqdm import tqdm
 from datasets import (DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       list_datasets)
 from utils.layout import find_dataset_folder
-from models import CDINet, load_weights, read_checkpoint
+from models import CDINet, build_model, load_weights, read_checkpoint
 from models.postprocess import saliency_maps
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.errors import CDINetError
@@ -90,11 +90,12 @@ def load_model(checkpoint: str, device: torch.device, channels_last: bool) -> tu
     """The model with the checkpoint's weights (strict), and the config saved with them (our
     checkpoints; empty for the authors' file)."""
     content = read_checkpoint(checkpoint)
-    model = CDINet()
+    trained = content.get("config") if isinstance(content, dict) else None
+    trained = trained if isinstance(trained, dict) else {}
+    model = build_model(None, trained.get("model", {}).get("modules"))  # the variant it was trained as
     load_weights(model, content, origin=str(checkpoint))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    trained = content.get("config") if isinstance(content, dict) else None
-    return model.to(device, memory_format=memory_format).eval(), trained if isinstance(trained, dict) else {}
+    return model.to(device, memory_format=memory_format).eval(), trained
 
 
 def input_settings(args, trained: Dict[str, Any]) -> tuple[int, PreprocessConfig, Dict[str, str]]:
@@ -240,7 +241,7 @@ def main(args: argparse.Namespace) -> int:
     if args.size % 16:
         raise TestError(f"--size must be a multiple of 16, got {args.size}")
     datasets = build_datasets(folders, args)
-    report = {"checkpoint": str(args.checkpoint), "size": args.size, "preprocess": args.preprocess.to_dict(),
+    report = {"checkpoint": str(args.checkpoint), "model": model.variant.to_dict(), "size": args.size, "preprocess": args.preprocess.to_dict(),
               "release_pixel_path": args.preprocess.is_release and args.size == 256, "settings_from": origin,
               "map_size": "GT size where a GT file exists, else RGB size", "tta": args.tta, "amp": args.amp,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,

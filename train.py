@@ -329,7 +329,7 @@ def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
     (fine-tuning), every weight loaded strictly from that file (the authors' CDINet.pth or a
     checkpoint of ours); the optimizer then starts fresh."""
     init = config["model"]["init"]
-    model = build_model(None if init else config["model"]["backbone"])
+    model = build_model(None if init else config["model"]["backbone"], config["model"]["modules"])
     if init:
         layout = load_weights(model, init)
         print(f"model initialised from {init} ({layout} layout)", flush=True)
@@ -351,7 +351,7 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
     train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
     val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
 
-    model = build_initial_model(config) if checkpoint is None else build_model(None)
+    model = build_initial_model(config) if checkpoint is None else build_model(None, config["model"]["modules"])
     memory_format = torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)

@@ -9,12 +9,17 @@ from utils.checkpoint import read_checkpoint
 from utils.errors import InputShapeError, WeightsError
 
 from .cdinet import CDINet
+from .variant import ModelVariant
 from .weights import init_backbone, load_weights, official_to_project_key
 
 
-def build_model(backbone=None) -> CDINet:
-    """A CDINet whose VGG16 streams are initialised from ``backbone`` (see ``init_backbone``)."""
-    model = CDINet()
+def build_model(backbone=None, variant: ModelVariant | dict | None = None) -> CDINet:
+    """A CDINet (``variant``: ablation switches, default the release; a dict as in the config's
+    ``model.modules``) whose VGG16 streams are initialised from ``backbone`` (see
+    ``init_backbone``)."""
+    if not isinstance(variant, ModelVariant):
+        variant = ModelVariant.from_dict(variant)
+    model = CDINet(variant)
     init_backbone(model, backbone)
     return model
 
@@ -22,6 +27,7 @@ def build_model(backbone=None) -> CDINet:
 __all__ = [
     "CDINet",
     "InputShapeError",
+    "ModelVariant",
     "WeightsError",
     "build_model",
     "init_backbone",

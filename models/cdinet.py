@@ -13,8 +13,11 @@ from torch import nn
 from utils.errors import InputShapeError
 
 from .decoder import DDR
-from .interaction import DSE, RDE
+from .interaction import DSE, RDE, Fuse
+from .variant import ModelVariant
 from .vgg import VGG16Features
+
+WIDTHS = (64, 128, 256, 512, 512)  # VGG16's five levels
 
 
 def check_inputs(rgb: torch.Tensor, depth: torch.Tensor) -> None:
@@ -41,19 +44,25 @@ class CDINet(nn.Module):
     mean/std, depth with mean 0.485, std 0.229, near = bright). The output is logits: apply a
     sigmoid for saliency. Backbone weights are loaded outside ``__init__`` (see
     ``models.init_backbone``); everything else keeps PyTorch's default initialisation.
+
+    ``variant`` switches RDE, DSE and DDR off for ablations (``models/variant.py``); the default
+    is the release. Where RDE (levels 1-2) or DSE (levels 3-5) is off, ``fuse<k>`` joins the two
+    streams for the decoder skip and the streams go on unchanged.
     """
 
-    def __init__(self):
+    def __init__(self, variant: ModelVariant | None = None):
         super().__init__()
+        self.variant = variant = variant or ModelVariant()
         self.rgb_backbone = VGG16Features()
         self.depth_backbone = VGG16Features()
-        self.rde1 = RDE(64)
-        self.rde2 = RDE(128)
-        self.dse3 = DSE(256)
-        self.dse4 = DSE(512)
-        self.dse5 = DSE(512)
+        for level in (1, 2):
+            self.add_module(f"rde{level}" if variant.rde else f"fuse{level}",
+                            RDE(WIDTHS[level - 1]) if variant.rde else Fuse(WIDTHS[level - 1], variant.fusion))
+        for level in (3, 4, 5):
+            self.add_module(f"dse{level}" if variant.dse else f"fuse{level}",
+                            DSE(WIDTHS[level - 1]) if variant.dse else Fuse(WIDTHS[level - 1], variant.fusion))
         self.top_conv = nn.Conv2d(512, 512, 3, padding=1)  # "conv_mid" of the release
-        self.decoder = DDR()
+        self.decoder = DDR(semantic=variant.ddr)
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # the ONNX export traces with example shapes
@@ -61,13 +70,27 @@ class CDINet(nn.Module):
         rgb_net, depth_net = self.rgb_backbone, self.depth_backbone
         depth = depth.repeat(1, 3, 1, 1)  # one-channel depth fed to a 3-channel VGG
 
-        r1 = rgb_net.stage1(rgb)                     # (B, 64, H, W)
-        f1 = self.rde1(r1, depth_net.stage1(depth))  # (B, 64, H, W), depth branch
-        r2 = rgb_net.stage2(r1)                      # RGB goes on unchanged
-        f2 = self.rde2(r2, depth_net.stage2(f1))     # (B, 128, H/2, W/2)
-        r3 = rgb_net.stage3(r2)
-        f3, d3 = self.dse3(r3, depth_net.stage3(f2))  # (B, 256, H/4, W/4), RGB branch
-        f4, d4 = self.dse4(rgb_net.stage4(f3), depth_net.stage4(d3))  # (B, 512, H/8, W/8)
-        y5, _ = self.dse5(rgb_net.stage5(f4), depth_net.stage5(d4))   # (B, 512, H/16, W/16)
+        r1, d1 = rgb_net.stage1(rgb), depth_net.stage1(depth)  # (B, 64, H, W) each
+        f1, d1 = self._low(1, r1, d1)                # skip 1; depth stream goes on from d1
+        r2, d2 = rgb_net.stage2(r1), depth_net.stage2(d1)  # RGB goes on unchanged
+        f2, d2 = self._low(2, r2, d2)                # (B, 128, H/2, W/2)
+        r3, d3 = rgb_net.stage3(r2), depth_net.stage3(d2)
+        f3, r3, d3 = self._high(3, r3, d3)           # (B, 256, H/4, W/4), skip 3
+        f4, r4, d4 = self._high(4, rgb_net.stage4(r3), depth_net.stage4(d3))  # (B, 512, H/8, W/8)
+        y5, _, _ = self._high(5, rgb_net.stage5(r4), depth_net.stage5(d4))    # (B, 512, H/16, W/16)
         f5 = torch.relu(self.top_conv(y5))
         return self.decoder([f1, f2, f3, f4, f5])    # (B, 1, H, W)
+
+    def _low(self, level: int, rgb: torch.Tensor, depth: torch.Tensor):
+        """Levels 1-2: (skip, depth stream). RDE: both are RDE's output (the release)."""
+        if self.variant.rde:
+            enhanced = getattr(self, f"rde{level}")(rgb, depth)
+            return enhanced, enhanced
+        return getattr(self, f"fuse{level}")(rgb, depth), depth
+
+    def _high(self, level: int, rgb: torch.Tensor, depth: torch.Tensor):
+        """Levels 3-5: (skip, RGB stream, depth stream). DSE: skip = RGB stream = R' + D'."""
+        if self.variant.dse:
+            enhanced, depth = getattr(self, f"dse{level}")(rgb, depth)
+            return enhanced, enhanced, depth
+        return getattr(self, f"fuse{level}")(rgb, depth), rgb, depth

@@ -51,26 +51,35 @@ class SemanticBlock(nn.Module):
 
 
 class DDR(nn.Module):
-    """Decoder from the five skip features f1..f5 (64@H ... 512@H/16) to 1-channel logits."""
+    """Decoder from the five skip features f1..f5 (64@H ... 512@H/16) to 1-channel logits.
 
-    def __init__(self):
+    ``semantic=False`` (the ``ddr`` switch off): plain U-Net skips, each level's skip feature
+    itself instead of its semantic block; every width stays the same.
+    """
+
+    def __init__(self, semantic: bool = True):
         super().__init__()
+        self.semantic = semantic
         self.dec5 = conv_stack((512, 512, 512, 512))
         self.dec4 = conv_stack((1024, 512, 512, 256))
         self.dec3 = conv_stack((512, 256, 256, 128))
         self.dec2 = conv_stack((256, 128, 64))
         self.dec1 = conv_stack((128, 64, 3))
-        self.sem4 = SemanticBlock(512, 512)
-        self.sem3 = SemanticBlock(512 + 512, 256)
-        self.sem2 = SemanticBlock(512 + 512 + 256, 128)
-        self.sem1 = SemanticBlock(512 + 512 + 256 + 128, 64)
+        if semantic:
+            self.sem4 = SemanticBlock(512, 512)
+            self.sem3 = SemanticBlock(512 + 512, 256)
+            self.sem2 = SemanticBlock(512 + 512 + 256, 128)
+            self.sem1 = SemanticBlock(512 + 512 + 256 + 128, 64)
         self.head = nn.Conv2d(3, 1, 3, padding=1)
+
+    def _skip(self, level: int, skip: torch.Tensor, higher: List[torch.Tensor]) -> torch.Tensor:
+        return getattr(self, f"sem{level}")(skip, higher) if self.semantic else skip
 
     def forward(self, skips: List[torch.Tensor]) -> torch.Tensor:
         f1, f2, f3, f4, f5 = skips
         d5 = upsample2x(self.dec5(f5))                                            # (B, 512, H/8)
-        d4 = upsample2x(self.dec4(torch.cat([d5, self.sem4(f4, [f5])], 1)))       # (B, 256, H/4)
-        d3 = upsample2x(self.dec3(torch.cat([d4, self.sem3(f3, [f5, f4])], 1)))   # (B, 128, H/2)
-        d2 = upsample2x(self.dec2(torch.cat([d3, self.sem2(f2, [f5, f4, f3])], 1)))  # (B, 64, H)
-        d1 = self.dec1(torch.cat([d2, self.sem1(f1, [f5, f4, f3, f2])], 1))       # (B, 3, H)
+        d4 = upsample2x(self.dec4(torch.cat([d5, self._skip(4, f4, [f5])], 1)))       # (B, 256, H/4)
+        d3 = upsample2x(self.dec3(torch.cat([d4, self._skip(3, f3, [f5, f4])], 1)))   # (B, 128, H/2)
+        d2 = upsample2x(self.dec2(torch.cat([d3, self._skip(2, f2, [f5, f4, f3])], 1)))  # (B, 64, H)
+        d1 = self.dec1(torch.cat([d2, self._skip(1, f1, [f5, f4, f3, f2])], 1))       # (B, 3, H)
         return self.head(d1)                                                      # (B, 1, H)

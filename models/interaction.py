@@ -46,6 +46,24 @@ class RDE(nn.Module):
         return details * mask + depth
 
 
+class Fuse(nn.Module):
+    """Where a switch is off (``models/variant.py``): join F_r and F_d of ``channels`` each.
+
+    ``concat``: ReLU(Conv1x1(cat[F_r, F_d])), 2c -> c; ``add``: F_r + F_d (no parameters).
+    """
+
+    def __init__(self, channels: int, mode: str):
+        super().__init__()
+        self.mode = mode
+        self.conv = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True)) \
+            if mode == "concat" else None
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        if self.conv is None:
+            return rgb + depth
+        return self.conv(torch.cat([rgb, depth], dim=1))  # (B, c, H, W)
+
+
 class SpatialAttention(nn.Module):
     """SA(x) = sigmoid(Conv3x3(channel-max(x))): max pooling only, no average branch."""
 

@@ -19,6 +19,7 @@ from torch import nn
 from utils.checkpoint import read_checkpoint
 from utils.errors import WeightsError
 
+from .variant import ModelVariant
 from .vgg import VGG16Features, load_torchvision_vgg16
 
 StateDict = Dict[str, torch.Tensor]
@@ -126,6 +127,20 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origin
         raise WeightsError(f"{origin} does not match the model: " + "; ".join(problems))
 
 
+def check_variant(model: nn.Module, content: object, origin: str) -> None:
+    """Weights saved from one ablation variant never load into another: a file of ours records
+    its variant (``config.model.modules``); say both instead of listing mismatched keys."""
+    expected = getattr(model, "variant", None)
+    config = content.get("config") if isinstance(content, Mapping) else None
+    saved = config.get("model", {}).get("modules") if isinstance(config, Mapping) else None
+    if expected is None or saved is None:
+        return
+    saved = ModelVariant.from_dict(saved)
+    if saved != expected:
+        raise WeightsError(f"{origin} holds a {saved.describe()} model ({saved.to_dict()}); the model to load "
+                           f"it into is {expected.describe()} ({expected.to_dict()})")
+
+
 def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:
     """Load weights strictly into ``model`` from a path or an in-memory (state) dict.
 
@@ -136,6 +151,7 @@ def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = N
     """
     origin = origin or (str(source) if isinstance(source, (str, os.PathLike)) else "state dict")
     obj = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
+    check_variant(model, obj, origin)
     state = strip_wrapper_prefixes(extract_state_dict(obj, origin))
     if "features.0.weight" in state and not any(k.startswith(("rgb_backbone.", "vgg_r.")) for k in state):
         raise WeightsError(f"{origin} is a torchvision VGG16 backbone file, not a CDINet model: train from it "

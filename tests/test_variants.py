@@ -1,0 +1,133 @@
+"""Ablation switches (model.modules): every combination builds, runs, trains, saves and reloads;
+parameter counts equal a count written here from the layer shapes of CDINET.md."""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
+from datasets.synthetic import generate
+from models import CDINet, ModelVariant, WeightsError, build_model, load_weights
+from tests.conftest import FIXTURES
+from utils.checkpoint import weights_export
+from utils.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDTHS = (64, 128, 256, 512, 512)
+VARIANTS = [ModelVariant(rde, dse, ddr) for rde, dse, ddr in itertools.product([True, False], repeat=3)] \
+    + [ModelVariant(False, False, False, "add")]
+
+
+def conv(cin: int, cout: int, k: int, bias: bool = True) -> int:
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def expected_parameters(v: ModelVariant) -> int:
+    """Counted from the architecture's description (CDINET.md), not from the implementation."""
+    vgg_convs = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+                 (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    total = 2 * sum(conv(a, b, 3) for a, b in vgg_convs)
+    fuse = lambda c: conv(2 * c, c, 1) if v.fusion == "concat" else 0  # noqa: E731
+    rde = lambda c: conv(2 * c, c, 1) + conv(c, c, 3) + 2 * conv(1, 1, 7, bias=False)  # noqa: E731
+    dse = lambda c: 2 * conv(1, 1, 3, bias=False) + 2 * (c * (c // 4) + c // 4 + (c // 4) * c + c)  # noqa: E731
+    total += sum(rde(c) if v.rde else fuse(c) for c in WIDTHS[:2])
+    total += sum(dse(c) if v.dse else fuse(c) for c in WIDTHS[2:])
+    total += conv(512, 512, 3)  # conv_mid
+    stacks = [(512, 512, 512, 512), (1024, 512, 512, 256), (512, 256, 256, 128), (256, 128, 64), (128, 64, 3)]
+    total += sum(conv(a, b, 3) for s in stacks for a, b in zip(s[:-1], s[1:])) + conv(3, 1, 3)
+    if v.ddr:
+        total += sum(conv(cin, cout, 1) + conv(cout, cout, 3)
+                     for cin, cout in ((512, 512), (1024, 256), (1280, 128), (1408, 64)))
+    return total
+
+
+def test_release_count_is_the_authors():
+    assert expected_parameters(ModelVariant()) == 54_369_369
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.describe())
+def test_every_variant_builds_runs_and_has_the_expected_size(variant):
+    model = CDINet(variant).eval()
+    assert sum(p.numel() for p in model.parameters()) == expected_parameters(variant)
+    with torch.no_grad():
+        for h, w in ((64, 64), (48, 80)):  # square and not
+            out = model(torch.randn(2, 3, h, w), torch.randn(2, 1, h, w))
+            assert out.shape == (2, 1, h, w) and torch.isfinite(out).all()
+
+
+def test_switches_change_the_computation():
+    """Off means off: with the same shared weights, each switch changes the logits."""
+    torch.manual_seed(0)
+    rgb, depth = torch.randn(1, 3, 32, 32), torch.randn(1, 1, 32, 32)
+    reference = CDINet().eval()
+    outputs = {}
+    for variant in VARIANTS[:4]:
+        model = CDINet(variant).eval()
+        shared = {k: v for k, v in reference.state_dict().items() if k in model.state_dict()}
+        model.load_state_dict(shared, strict=False)
+        with torch.no_grad():
+            outputs[variant.describe()] = model(rgb, depth)
+    values = list(outputs.values())
+    assert all(not torch.allclose(a, b) for a, b in itertools.combinations(values, 2))
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = generate(tmp_path_factory.mktemp("syn") / "d", n_train=4, n_test=1, size=48, seed=5)
+    dataset = RGBDSODDataset(root / "train", build_train_transform(AugmentConfig(size=32, flip=False, rotate_prob=0)))
+    items = [dataset[i] for i in range(4)]
+    return {k: torch.stack([item[k] for item in items]) for k in ("rgb", "depth", "gt")}
+
+
+@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-2], VARIANTS[-1]], ids=lambda v: v.describe())
+def test_variants_train_save_and_reload(variant, batch, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(None, variant.to_dict())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(6):
+        loss = F.binary_cross_entropy_with_logits(model(batch["rgb"], batch["depth"]), batch["gt"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(map(lambda x: x == x, losses)) and losses[-1] < losses[0]
+    path = tmp_path / "w.pth"
+    torch.save(weights_export(model.state_dict(), {"model": {"modules": variant.to_dict()}}), path)
+    again = build_model(None, variant)
+    load_weights(again, path)
+    model.eval(), again.eval()
+    with torch.no_grad():
+        assert torch.equal(model(batch["rgb"], batch["depth"]), again(batch["rgb"], batch["depth"]))
+    other = ModelVariant() if not variant.is_release else ModelVariant(rde=False)
+    with pytest.raises(WeightsError, match=f"holds a {re.escape(variant.describe())} model .* is "
+                                           f"{re.escape(other.describe())}"):
+        load_weights(CDINet(other), path)
+
+
+def test_ablation_configs_and_test_py_builds_the_trained_variant(tmp_path):
+    expected = {"no_rde": ModelVariant(rde=False), "no_dse": ModelVariant(dse=False),
+                "no_ddr": ModelVariant(ddr=False), "two_stream": ModelVariant(False, False, False)}
+    for name, variant in expected.items():
+        config = load_config(ROOT / "configs" / "ablation" / f"{name}.yaml")
+        assert ModelVariant.from_dict(config["model"]["modules"]) == variant
+        assert config["train"] == load_config(ROOT / "configs" / "cdinet.yaml")["train"]
+    spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
+    test_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test_script)
+    variant = ModelVariant(rde=False, ddr=False, fusion="add")
+    path = tmp_path / "w.pth"
+    torch.save(weights_export(CDINet(variant).state_dict(), {"model": {"modules": variant.to_dict()},
+                                                             "data": {"augment": {"size": 64}}}), path)
+    out = tmp_path / "maps"
+    args = test_script.get_args_parser().parse_args(["--checkpoint", str(path), "--data-root", str(FIXTURES / "rgbd"),
+                                                     "--out", str(out)])
+    assert test_script.main(args) == 0
+    assert json.loads((out / "test_info.json").read_text())["model"] == variant.to_dict()
