@@ -4,6 +4,7 @@ Examples:
     python -m models.summary                      # 256x256, CPU, batch 1
     python -m models.summary --size 352 --device cuda --batch-size 8 --runs 20
     python -m models.summary --size 256 --channels-last --amp bf16
+    python -m models.summary --modules rde=false ddr=false fusion=add   # an ablation variant
 """
 from __future__ import annotations
 
@@ -19,25 +20,29 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from utils.cli import run_cli
 from utils.dist import select_device
-from utils.errors import InputShapeError
+from utils.errors import ConfigError, InputShapeError
 
-from . import CDINet
+from .cdinet import CDINet
+from .variant import ModelVariant
 
 COMPONENTS = {
     "RGB VGG16": ("rgb_backbone",),
     "depth VGG16": ("depth_backbone",),
     "RDE x2": ("rde1", "rde2"),
     "DSE x3": ("dse3", "dse4", "dse5"),
+    "fusion (ablations)": ("fuse1", "fuse2", "fuse3", "fuse4", "fuse5"),
     "conv_mid": ("top_conv",),
     "DDR decoder": ("decoder",),
 }
 
 
 def parameter_counts(model: CDINet) -> Dict[str, int]:
-    """Parameters per component (CDINET.md lists the release's: 14,714,688 per VGG, ...)."""
+    """Parameters per component present in ``model`` (CDINET.md lists the release's: 14,714,688
+    per VGG, ...); components a variant lacks are left out."""
     counts = {
-        label: sum(p.numel() for name in names for p in getattr(model, name).parameters())
+        label: sum(p.numel() for name in present for p in getattr(model, name).parameters())
         for label, names in COMPONENTS.items()
+        if (present := [name for name in names if hasattr(model, name)])
     }
     counts["total"] = sum(p.numel() for p in model.parameters())
     return counts
@@ -90,6 +95,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    parser.add_argument("--modules", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="ablation switches as in model.modules: rde, dse, ddr (true/false), fusion (concat/add)")
     return parser
 
 
@@ -102,11 +109,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.size % 16:
         raise InputShapeError(f"--size must be a multiple of 16, got {args.size}")
     device = select_device(args.device)
-    model = CDINet()
-    print(f"CDINet, input {args.size}x{args.size}")
-    print(f"{'component':<14}{'parameters':>14}")
+    switches = {}
+    for item in args.modules:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--modules {item!r}: expected KEY=VALUE")
+        switches[key] = {"true": True, "false": False}.get(value.lower(), value)
+    model = CDINet(ModelVariant.from_dict(switches))
+    print(f"{model.variant.describe()}, input {args.size}x{args.size}")
+    print(f"{'component':<20}{'parameters':>14}")
     for label, count in parameter_counts(model).items():
-        print(f"{label:<14}{count:>14,}")
+        print(f"{label:<20}{count:>14,}")
     print(f"GMACs per image: {count_macs(model, args.size) / 1e9:.2f}")
     times = measure_latency(
         model, args.size, args.batch_size, device, args.runs, args.warmup,

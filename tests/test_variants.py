@@ -131,3 +131,28 @@ def test_ablation_configs_and_test_py_builds_the_trained_variant(tmp_path):
                                                      "--out", str(out)])
     assert test_script.main(args) == 0
     assert json.loads((out / "test_info.json").read_text())["model"] == variant.to_dict()
+
+
+def test_torch_hub_loads_the_model_and_its_weights(tmp_path):
+    variant = ModelVariant(ddr=False)
+    torch.manual_seed(1)
+    source = CDINet(variant).eval()
+    path = tmp_path / "w.pth"
+    torch.save(weights_export(source.state_dict(), {"model": {"modules": variant.to_dict()}}), path)
+    model = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), ddr=False)
+    rgb, depth = torch.randn(1, 3, 32, 48), torch.randn(1, 1, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(model(rgb, depth), source(rgb, depth))
+    assert not model.training and model.variant == variant
+    with pytest.raises(WeightsError, match="DDR off"):
+        torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path))
+
+
+def test_model_card_of_a_variant(capsys):
+    from models import summary
+
+    assert summary.main(["--size", "32", "--runs", "1", "--modules", "rde=false", "fusion=add"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("RDE off, fusion add, input 32x32")
+    total = next(line for line in out.splitlines() if line.startswith("total"))
+    assert int(total.split()[-1].replace(",", "")) == expected_parameters(ModelVariant(rde=False, fusion="add"))
