@@ -1,6 +1,6 @@
 """The ``matlab`` protocol against Fan's MATLAB toolbox (CODToolbox ``Onekey_Evaluation_Code``).
 
-``../shared/fixtures/matlab_reference/SINet_matlab_output.mat`` is the toolbox's own output on 3
+``tests/fixtures/matlab_reference/SINet_matlab_output.mat`` is the toolbox's own output on 3
 COD10K images: its scalars and 256-point curves must be reproduced (wFm within 1e-8, the rest
 within 1e-10), through the same folder evaluation the CLI runs.
 """
