@@ -140,8 +140,6 @@ def build_optimizer(model: torch.nn.Module, config: Dict[str, Any], world_size: 
     lr = optim["lr"]
     if optim["lr_scaling"] == "linear":
         lr *= config["train"]["batch_size"] * world_size / 4
-    elif optim["lr_scaling"] != "none":
-        raise ConfigError(f"optim.lr_scaling must be none or linear, got {optim['lr_scaling']!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(optim["betas"]),
                                  weight_decay=optim["weight_decay"])
     decay, every = optim["lr_decay"], optim["lr_decay_every"]
