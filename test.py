@@ -34,7 +34,7 @@ from tqdm import tqdm
 from datasets import (DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       list_datasets)
 from utils.layout import find_dataset_folder
-from models import CDINet, build_model, load_weights, read_checkpoint
+from models import CDINet, build_from_config, load_weights, read_checkpoint
 from models.postprocess import saliency_maps
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.errors import CDINetError
@@ -92,7 +92,7 @@ def load_model(checkpoint: str, device: torch.device, channels_last: bool) -> tu
     content = read_checkpoint(checkpoint)
     trained = content.get("config") if isinstance(content, dict) else None
     trained = trained if isinstance(trained, dict) else {}
-    model = build_model(None, trained.get("model", {}).get("modules"))  # the variant it was trained as
+    model = build_from_config(trained.get("model", {}), False)  # the backbone and variant it was trained as
     load_weights(model, content, origin=str(checkpoint))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return model.to(device, memory_format=memory_format).eval(), trained
@@ -228,7 +228,8 @@ def main(args: argparse.Namespace) -> int:
     if args.export_onnx:
         model, trained = load_model(args.checkpoint, torch.device("cpu"), channels_last=False)
         difference = export_onnx(model, Path(args.export_onnx), input_settings(args, trained)[0])
-        print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of 16); "
+        print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of "
+              f"{model.input_multiple}); "
               f"max |logits - PyTorch| {difference:.2e}")
         return 0
     folders = resolve_datasets(args)
@@ -238,10 +239,11 @@ def main(args: argparse.Namespace) -> int:
     args.workers = args.workers if args.workers is not None else (4 if on_gpu else 0)
     model, trained = load_model(args.checkpoint, device, args.channels_last)
     args.size, args.preprocess, origin = input_settings(args, trained)
-    if args.size % 16:
-        raise TestError(f"--size must be a multiple of 16, got {args.size}")
+    if args.size % model.input_multiple:
+        raise TestError(f"--size must be a multiple of {model.input_multiple} for {model.backbone_name}, got {args.size}")
     datasets = build_datasets(folders, args)
-    report = {"checkpoint": str(args.checkpoint), "model": model.variant.to_dict(), "size": args.size, "preprocess": args.preprocess.to_dict(),
+    report = {"checkpoint": str(args.checkpoint), "model": {"backbone": model.backbone_name, **model.variant.to_dict()},
+              "size": args.size, "preprocess": args.preprocess.to_dict(),
               "release_pixel_path": args.preprocess.is_release and args.size == 256, "settings_from": origin,
               "map_size": "GT size where a GT file exists, else RGB size", "tta": args.tta, "amp": args.amp,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,

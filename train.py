@@ -42,7 +42,7 @@ from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
                       DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       build_train_transform)
 from eval import SODEvaluator
-from models import build_model, load_weights
+from models import build_from_config, load_weights
 from models.postprocess import saliency_map
 from utils.checkpoint import (atomic_save, git_sha, latest_checkpoint, list_checkpoints,
                               read_training_checkpoint, restore_rng_state, save_training_checkpoint,
@@ -323,11 +323,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
-    """CDINet with its backbone initialised as ``model.backbone`` says, or, with ``model.init``
-    (fine-tuning), every weight loaded strictly from that file (the authors' CDINet.pth or a
-    checkpoint of ours); the optimizer then starts fresh."""
+    """CDINet with its streams initialised as ``model.backbone.weights`` says, or, with
+    ``model.init`` (fine-tuning), every weight loaded strictly from that file (the authors'
+    CDINet.pth or a checkpoint of ours); the optimizer then starts fresh."""
     init = config["model"]["init"]
-    model = build_model(None if init else config["model"]["backbone"], config["model"]["modules"])
+    model = build_from_config(config["model"], with_backbone_weights=not init)
     if init:
         layout = load_weights(model, init)
         print(f"model initialised from {init} ({layout} layout)", flush=True)
@@ -349,7 +349,10 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
     train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
     val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
 
-    model = build_initial_model(config) if checkpoint is None else build_model(None, config["model"]["modules"])
+    model = build_initial_model(config) if checkpoint is None else build_from_config(config["model"], False)
+    if config["data"]["augment"]["size"] % model.input_multiple:
+        raise ConfigError(f"data.augment.size must be a multiple of {model.input_multiple} for "
+                          f"{model.backbone_name}, got {config['data']['augment']['size']}")
     memory_format = torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)

@@ -1,34 +1,52 @@
 """CDINet (ACM MM 2021) for RGB-D salient object detection.
 
 >>> from models import build_model, load_weights
->>> model = build_model(backbone="imagenet")      # or a VGG16 state-dict path, or "none"
->>> load_weights(model, "CDINet.pth")             # the authors' release or our checkpoints
->>> logits = model(rgb, depth)                    # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
+>>> model = build_model(weights_backbone="imagenet")  # VGG16 streams from ImageNet (or a path, or None)
+>>> load_weights(model, "CDINet.pth")                 # the authors' release or our checkpoints
+>>> logits = model(rgb, depth)                        # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
+>>> build_model("resnet50", "imagenet", {"ddr": False})  # another backbone, an ablation
 """
+from typing import Any, Mapping
+
 from utils.checkpoint import read_checkpoint
+from utils.config import backbone_settings
 from utils.errors import InputShapeError, WeightsError
 
+from .backbones import BACKBONES
 from .cdinet import CDINet
 from .variant import ModelVariant
 from .weights import init_backbone, load_weights, official_to_project_key
 
 
-def build_model(backbone=None, variant: ModelVariant | dict | None = None) -> CDINet:
-    """A CDINet (``variant``: ablation switches, default the release; a dict as in the config's
-    ``model.modules``) whose VGG16 streams are initialised from ``backbone`` (see
-    ``init_backbone``)."""
+def build_model(backbone: str = "vgg16", weights_backbone=None,
+                variant: ModelVariant | Mapping | None = None) -> CDINet:
+    """A CDINet on ``backbone`` (a name in ``models.backbones.BACKBONES``) with ablation switches
+    ``variant`` (default the release; a dict as in the config's ``model.modules``), its two
+    streams initialised from ``weights_backbone`` (``"imagenet"``, a torchvision state-dict file,
+    or ``None``; see ``init_backbone``). Names follow torchvision's ``weights_backbone``."""
     if not isinstance(variant, ModelVariant):
         variant = ModelVariant.from_dict(variant)
-    model = CDINet(variant)
-    init_backbone(model, backbone)
+    model = CDINet(variant, backbone)
+    init_backbone(model, weights_backbone)
     return model
 
 
+def build_from_config(model_config: Mapping[str, Any], with_backbone_weights: bool = True) -> CDINet:
+    """The model a config's ``model`` section describes (or the one saved in a checkpoint of ours;
+    ``{}`` for the release): ``backbone.name``, ``modules``, and, if ``with_backbone_weights``,
+    the streams initialised from ``backbone.weights``."""
+    backbone = backbone_settings(model_config)
+    return build_model(backbone["name"], backbone["weights"] if with_backbone_weights else None,
+                       model_config.get("modules"))
+
+
 __all__ = [
+    "BACKBONES",
     "CDINet",
     "InputShapeError",
     "ModelVariant",
     "WeightsError",
+    "build_from_config",
     "build_model",
     "init_backbone",
     "load_weights",

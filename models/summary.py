@@ -5,6 +5,8 @@ Examples:
     python -m models.summary --size 352 --device cuda --batch-size 8 --runs 20
     python -m models.summary --size 256 --channels-last --amp bf16
     python -m models.summary --modules rde=false ddr=false fusion=add   # an ablation variant
+    python -m models.summary --backbone resnet50
+    python -m models.summary --table --runs 3     # every variant, fp32 and bf16, one Markdown table
 """
 from __future__ import annotations
 
@@ -22,18 +24,28 @@ from utils.cli import run_cli
 from utils.dist import select_device
 from utils.errors import ConfigError, InputShapeError
 
+from .backbones import BACKBONES
 from .cdinet import CDINet
 from .variant import ModelVariant
 
 COMPONENTS = {
-    "RGB VGG16": ("rgb_backbone",),
-    "depth VGG16": ("depth_backbone",),
+    "RGB backbone": ("rgb_backbone",),
+    "depth backbone": ("depth_backbone",),
     "RDE x2": ("rde1", "rde2"),
     "DSE x3": ("dse3", "dse4", "dse5"),
     "fusion (ablations)": ("fuse1", "fuse2", "fuse3", "fuse4", "fuse5"),
+    "1x1 adapters": ("adapt1", "adapt2", "adapt3", "adapt4", "adapt5"),
     "conv_mid": ("top_conv",),
     "DDR decoder": ("decoder",),
 }
+
+# The rows of ``--table``: the release, the four configs/ablation/*.yaml, the other backbones.
+TABLE_VARIANTS = (
+    [("vgg16", ModelVariant())]
+    + [("vgg16", ModelVariant(**switches)) for switches in
+       ({"rde": False}, {"dse": False}, {"ddr": False}, {"rde": False, "dse": False, "ddr": False})]
+    + [(name, ModelVariant()) for name in BACKBONES if name != "vgg16"]
+)
 
 
 def parameter_counts(model: CDINet) -> Dict[str, int]:
@@ -88,7 +100,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--size", type=int, default=256, help="input height = width (multiple of 16)")
+    parser.add_argument("--size", type=int, default=256, help="input height = width (multiple of 16; 32 for "
+                        "resnet50 and mobilenet_v2)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--runs", type=int, default=5, help="timed forward passes (median reported)")
@@ -97,6 +110,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     parser.add_argument("--modules", nargs="+", default=[], metavar="KEY=VALUE",
                         help="ablation switches as in model.modules: rde, dse, ddr (true/false), fusion (concat/add)")
+    parser.add_argument("--backbone", default="vgg16", choices=list(BACKBONES), help="as model.backbone.name")
+    parser.add_argument("--table", action="store_true", help="one Markdown row per variant (the release, the "
+                        "ablation configs, the other backbones): parameters, GMACs, latency fp32 and bf16 "
+                        "(--amp, --modules and --backbone are then ignored)")
     return parser
 
 
@@ -105,18 +122,25 @@ def main(argv=None) -> int:
     return run_cli(get_args_parser(), _run, argv)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.size % 16:
-        raise InputShapeError(f"--size must be a multiple of 16, got {args.size}")
-    device = select_device(args.device)
+def _switches(items: List[str]) -> Dict[str, object]:
+    """``["rde=false", "fusion=add"]`` -> ``{"rde": False, "fusion": "add"}``."""
     switches = {}
-    for item in args.modules:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--modules {item!r}: expected KEY=VALUE")
         switches[key] = {"true": True, "false": False}.get(value.lower(), value)
-    model = CDINet(ModelVariant.from_dict(switches))
-    print(f"{model.variant.describe()}, input {args.size}x{args.size}")
+    return switches
+
+
+def _run(args: argparse.Namespace) -> int:
+    device = select_device(args.device)
+    if args.table:
+        return _table(args, device)
+    model = CDINet(ModelVariant.from_dict(_switches(args.modules)), args.backbone).eval()
+    if args.size % model.input_multiple:
+        raise InputShapeError(f"--size must be a multiple of {model.input_multiple} for {args.backbone}, got {args.size}")
+    print(f"{model.describe()}, input {args.size}x{args.size}")
     print(f"{'component':<20}{'parameters':>14}")
     for label, count in parameter_counts(model).items():
         print(f"{label:<20}{count:>14,}")
@@ -131,6 +155,24 @@ def _run(args: argparse.Namespace) -> int:
         f"channels_last {args.channels_last}): median {median * 1000:.1f} ms over {args.runs} runs, "
         f"{args.batch_size / median:.2f} images/s, {torch.get_num_threads()} CPU threads"
     )
+    return 0
+
+
+def _table(args: argparse.Namespace, device: torch.device) -> int:
+    """Every variant of ``TABLE_VARIANTS`` measured in this one run, as a Markdown table."""
+    if args.size % 32:
+        raise InputShapeError(f"--size must be a multiple of 32 for --table (resnet50, mobilenet_v2), got {args.size}")
+    print(f"input {args.size}x{args.size}, batch {args.batch_size}, {device}, channels_last {args.channels_last}, "
+          f"{torch.get_num_threads()} threads, median of {args.runs} runs after {args.warmup} warm-up")
+    print("| backbone | variant | parameters | GMACs | fp32 ms | bf16 ms |\n|---|---|---:|---:|---:|---:|")
+    for backbone, variant in TABLE_VARIANTS:
+        model = CDINet(variant, backbone).eval()
+        latency = {amp: statistics.median(measure_latency(model, args.size, args.batch_size, device, args.runs,
+                                                           args.warmup, args.channels_last, amp))
+                   for amp in ("none", "bf16")}
+        print(f"| {model.rgb_backbone.spec.title} | {variant.describe()} | {parameter_counts(model)['total']:,} | "
+              f"{count_macs(model, args.size) / 1e9:.1f} | {latency['none'] * 1000:.0f} | {latency['bf16'] * 1000:.0f} |",
+              flush=True)
     return 0
 
 

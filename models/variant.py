@@ -1,7 +1,7 @@
 """Which of CDINet's three ideas a model uses: our ablation switches (not the paper's table).
 
 The paper's own ablation study could not be read here (CDINET.md), so these are definitions of
-this project, documented in README "Ablations":
+this project, documented in README "Ablations and backbones":
 
 - ``rde=False``: no RGB-induced detail enhancement. The depth stream goes on unchanged at
   levels 1-2; the decoder skips 1-2 are ``fuse(F_r, F_d)``.
@@ -56,9 +56,9 @@ class ModelVariant:
         return self.rde and self.dse and self.ddr
 
     def describe(self) -> str:
-        """E.g. ``CDINet (release)`` or ``RDE off, DDR off, fusion concat``."""
+        """E.g. ``all modules on`` or ``RDE off, DDR off, fusion concat``."""
         if self.is_release:
-            return "CDINet (release)"
+            return "all modules on"
         off = [name.upper() for name in ("rde", "dse", "ddr") if not getattr(self, name)]
         fusion = f", fusion {self.fusion}" if not (self.rde and self.dse) else ""
         return ", ".join(f"{name} off" for name in off) + fusion

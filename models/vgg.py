@@ -15,6 +15,8 @@ from typing import Dict, List, Mapping
 import torch
 from torch import nn
 
+from .stages import FiveStages
+
 # (number of 3x3 convs, output channels) for the five stages of VGG16 (Simonyan & Zisserman, 2015).
 VGG16_STAGES = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 
@@ -39,7 +41,7 @@ class VGGStage(nn.Sequential):
             in_channels = out_channels
 
 
-class VGG16Features(nn.Module):
+class VGG16Features(FiveStages):
     """Five VGG16 stages; each is called separately by CDINet to interleave RDE/DSE.
 
     ``feature_info[k]`` gives ``num_chs`` and ``reduction`` of ``stage{k+1}``'s output:
@@ -59,21 +61,9 @@ class VGG16Features(nn.Module):
             )
             in_channels = out_channels
 
-    @property
-    def stages(self) -> List[VGGStage]:
-        return [getattr(self, f"stage{i}") for i in range(1, len(VGG16_STAGES) + 1)]
-
     def convs(self) -> List[nn.Conv2d]:
         """The 13 convolutions in forward order."""
         return [m for stage in self.stages for m in stage if isinstance(m, nn.Conv2d)]
-
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Returns the five stage outputs (used by tests; CDINet calls stages one by one)."""
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
 
 def load_torchvision_vgg16(backbone: VGG16Features, state_dict: Mapping[str, torch.Tensor]) -> None:

@@ -1,4 +1,4 @@
-"""Loading weights into CDINet: our checkpoints, the authors' release, torchvision VGG16.
+"""Loading weights into CDINet: our checkpoints, the authors' release, torchvision backbones.
 
 Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")``, so a
 checkpoint from a stranger cannot run code, and a CUDA checkpoint loads on a CPU-only machine.
@@ -17,16 +17,21 @@ import torch
 from torch import nn
 
 from utils.checkpoint import read_checkpoint
+from utils.config import backbone_settings
 from utils.errors import WeightsError
 
+from .backbones import BackboneSpec
+from .cdinet import describe_model
 from .variant import ModelVariant
-from .vgg import VGG16Features, load_torchvision_vgg16
 
 StateDict = Dict[str, torch.Tensor]
 WeightsSource = Union[str, os.PathLike, Mapping[str, object]]
 
 # Prefixes added by wrappers: DataParallel/DDP ("module.") and torch.compile ("_orig_mod.").
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+# First keys of torchvision's VGG16 / MobileNetV2 and ResNet classifiers: a backbone file.
+TORCHVISION_KEYS = {"features.0.weight", "features.0.0.weight", "conv1.weight"}
 
 # The release's top-level module names (reference/cdinet_official_keys.tsv).
 OFFICIAL_PREFIXES = ("vgg_r.", "vgg_d.", "rde_layer", "dse_layer", "conv_mid.", "ddr.")
@@ -128,17 +133,20 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origin
 
 
 def check_variant(model: nn.Module, content: object, origin: str) -> None:
-    """Weights saved from one ablation variant never load into another: a file of ours records
-    its variant (``config.model.modules``); say both instead of listing mismatched keys."""
-    expected = getattr(model, "variant", None)
+    """Weights saved from one variant never load into another: a file of ours records its
+    ablation switches (``config.model.modules``) and backbone (``config.model.backbone.name``);
+    say both models instead of listing mismatched keys."""
     config = content.get("config") if isinstance(content, Mapping) else None
-    saved = config.get("model", {}).get("modules") if isinstance(config, Mapping) else None
-    if expected is None or saved is None:
+    model_config = config.get("model") if isinstance(config, Mapping) else None
+    if not hasattr(model, "variant") or not isinstance(model_config, Mapping):
         return
-    saved = ModelVariant.from_dict(saved)
-    if saved != expected:
-        raise WeightsError(f"{origin} holds a {saved.describe()} model ({saved.to_dict()}); the model to load "
-                           f"it into is {expected.describe()} ({expected.to_dict()})")
+    saved = ModelVariant.from_dict(model_config.get("modules", model.variant.to_dict()))
+    saved_backbone = backbone_settings(model_config)["name"]
+    if (saved, saved_backbone) != (model.variant, model.backbone_name):
+        describe = lambda variant, backbone: (f"{describe_model(variant, backbone)} (backbone {backbone}, "  # noqa: E731
+                                              f"modules {variant.to_dict()})")
+        raise WeightsError(f"{origin} holds {describe(saved, saved_backbone)}; the model to load it into is "
+                           f"{describe(model.variant, model.backbone_name)}")
 
 
 def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:
@@ -153,9 +161,9 @@ def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = N
     obj = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     check_variant(model, obj, origin)
     state = strip_wrapper_prefixes(extract_state_dict(obj, origin))
-    if "features.0.weight" in state and not any(k.startswith(("rgb_backbone.", "vgg_r.")) for k in state):
-        raise WeightsError(f"{origin} is a torchvision VGG16 backbone file, not a CDINet model: train from it "
-                           f"with --set model.backbone={origin}")
+    if TORCHVISION_KEYS.intersection(state) and not any(k.startswith(("rgb_backbone.", "vgg_r.")) for k in state):
+        raise WeightsError(f"{origin} is a torchvision backbone file, not a CDINet model: train from it "
+                           f"with --set model.backbone.weights={origin}")
     layout = "official" if is_official_layout(state) else "project"
     if layout == "official":
         state = {official_to_project_key(k): v for k, v in state.items()}
@@ -164,26 +172,27 @@ def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = N
     return layout
 
 
-def imagenet_cache_path() -> Path:
-    """Where torchvision caches ``VGG16_Weights.IMAGENET1K_V1`` (``$TORCH_HOME/hub/checkpoints``)."""
-    from torchvision.models import VGG16_Weights
+def imagenet_cache_path(spec: BackboneSpec) -> Path:
+    """Where torchvision caches ``spec``'s ImageNet weights (``$TORCH_HOME/hub/checkpoints``)."""
+    from torchvision.models import get_weight
 
-    file_name = os.path.basename(VGG16_Weights.IMAGENET1K_V1.url)
-    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(get_weight(spec.imagenet_weights).url)
 
 
-def imagenet_vgg16_state_dict(download_timeout: float = 20.0) -> StateDict:
-    """torchvision's ImageNet VGG16 weights, from its cache, downloading them if possible.
+def imagenet_state_dict(spec: BackboneSpec, download_timeout: float = 20.0) -> StateDict:
+    """torchvision's ImageNet weights of ``spec`` (its weights API: ``spec.imagenet_weights``),
+    from its cache, downloading them if possible.
 
     Offline with no cached file this raises one ``WeightsError`` that says where to put the
     file or how to pass a path; the socket timeout keeps a dead network from hanging.
     """
-    cached = imagenet_cache_path()
+    cached = imagenet_cache_path(spec)
     if cached.is_file():
         return extract_state_dict(read_checkpoint(cached), str(cached))
-    from torchvision.models import VGG16_Weights
+    from torchvision.models import get_weight
 
-    url = VGG16_Weights.IMAGENET1K_V1.url
+    url = get_weight(spec.imagenet_weights).url
+    cached.parent.mkdir(parents=True, exist_ok=True)
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(download_timeout)
     try:
@@ -191,9 +200,9 @@ def imagenet_vgg16_state_dict(download_timeout: float = 20.0) -> StateDict:
     except Exception as error:
         cached.unlink(missing_ok=True)
         raise WeightsError(
-            f"ImageNet VGG16 weights are not cached and could not be downloaded ({type(error).__name__}). "
+            f"ImageNet {spec.title} weights are not cached and could not be downloaded ({type(error).__name__}). "
             f"Put {os.path.basename(url)} (from {url}) at {cached}, "
-            f"or pass a torchvision VGG16 state-dict file as the backbone path"
+            f"or pass a torchvision {spec.title} state-dict file as the backbone path (model.backbone.weights)"
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
@@ -201,24 +210,25 @@ def imagenet_vgg16_state_dict(download_timeout: float = 20.0) -> StateDict:
 
 
 def init_backbone(model: nn.Module, source: Union[str, os.PathLike, None]) -> None:
-    """Initialise both VGG16 streams of ``model``.
+    """Initialise both streams of ``model`` (``model.backbone.weights`` in the config).
 
-    ``source``: ``"imagenet"`` (torchvision's ``VGG16_Weights.IMAGENET1K_V1`` through its cache),
-    a path to a torchvision VGG16 state-dict file, or ``None`` / ``"none"`` (keep the random
-    init). The 13 convolutions are copied into both streams (CDINET.md, "Backbone").
+    ``source``: ``"imagenet"`` (torchvision's ImageNet weights of the backbone, e.g.
+    ``VGG16_Weights.IMAGENET1K_V1``, through its cache), a path to a torchvision state-dict file
+    of the same architecture, or ``None`` / ``"none"`` (keep the random init). The same weights
+    go into both streams (CDINET.md, "Backbone").
     """
     if source is None or str(source).lower() == "none":
         return
+    spec = model.rgb_backbone.spec
     if str(source).lower() == "imagenet":
-        state, origin = imagenet_vgg16_state_dict(), "ImageNet VGG16"
+        state, origin = imagenet_state_dict(spec), f"ImageNet {spec.title}"
     elif not Path(source).exists():
-        raise WeightsError(f"model.backbone {str(source)!r} is none of: imagenet, none, or the path of an "
-                           f"existing torchvision VGG16 state-dict file")
+        raise WeightsError(f"model.backbone.weights {str(source)!r} is none of: imagenet, none, or the path of an "
+                           f"existing torchvision {spec.title} state-dict file")
     else:
         state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
-    backbones = [m for m in model.modules() if isinstance(m, VGG16Features)]
     try:
-        for backbone in backbones:
-            load_torchvision_vgg16(backbone, strip_wrapper_prefixes(state))
+        for stream in (model.rgb_backbone, model.depth_backbone):
+            stream.load_torchvision(strip_wrapper_prefixes(state))
     except ValueError as error:
         raise WeightsError(f"{origin}: {error}") from None

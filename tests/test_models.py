@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from models import CDINet, InputShapeError, WeightsError, build_model, load_weights
+from models import BACKBONES, CDINet, InputShapeError, WeightsError, build_model, load_weights
 from models.summary import count_macs, parameter_counts
 from models.vgg import VGG16Features
 from models import weights as weights_module
@@ -55,7 +55,7 @@ def test_matches_functional_reference_any_seed_and_size(keyed, model, seed, batc
 def test_parameter_counts_match_release():
     counts = parameter_counts(CDINet())
     assert counts["total"] == 54_369_369
-    assert counts["RGB VGG16"] == counts["depth VGG16"] == 14_714_688
+    assert counts["RGB backbone"] == counts["depth backbone"] == 14_714_688
     assert counts["RDE x2"] == 225_860
     assert counts["DSE x3"] == 593_078
     assert counts["conv_mid"] == 2_359_808
@@ -182,24 +182,24 @@ def _assert_backbones_equal_torchvision(model, vgg_state):
 def test_backbone_from_torchvision_vgg16_file(tmp_path):
     vgg_state = torchvision.models.vgg16().state_dict()
     torch.save(vgg_state, tmp_path / "vgg16.pth")
-    model = build_model(backbone=tmp_path / "vgg16.pth")
+    model = build_model(weights_backbone=tmp_path / "vgg16.pth")
     _assert_backbones_equal_torchvision(model, vgg_state)
 
 
 def test_backbone_file_that_is_not_vgg16_is_refused(tmp_path):
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
     with pytest.raises(WeightsError, match="not a torchvision VGG16 state dict: missing features.0.weight"):
-        build_model(backbone=tmp_path / "resnet18.pth")
+        build_model(weights_backbone=tmp_path / "resnet18.pth")
 
 
 def test_imagenet_backbone_uses_torchvision_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    cached = weights_module.imagenet_cache_path()
+    cached = weights_module.imagenet_cache_path(BACKBONES["vgg16"])
     assert cached.name == "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1 file
     cached.parent.mkdir(parents=True)
     vgg_state = torchvision.models.vgg16().state_dict()
     torch.save(vgg_state, cached)
-    _assert_backbones_equal_torchvision(build_model(backbone="imagenet"), vgg_state)
+    _assert_backbones_equal_torchvision(build_model(weights_backbone="imagenet"), vgg_state)
 
 
 def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch):
@@ -210,7 +210,7 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsError) as info:
-        build_model(backbone="imagenet")
+        build_model(weights_backbone="imagenet")
     message = str(info.value)
     assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in message
     assert "backbone path" in message and "\n" not in message
@@ -218,7 +218,7 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
 
 def test_untouched_backbone_with_none():
     torch.manual_seed(0)
-    a = build_model(backbone="none")
+    a = build_model(weights_backbone="none")
     torch.manual_seed(0)
     b = CDINet()
     assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
@@ -226,10 +226,10 @@ def test_untouched_backbone_with_none():
 
 def test_backbone_file_given_as_a_full_model_says_so(tmp_path):
     torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "vgg16.pth")
-    with pytest.raises(WeightsError, match="is a torchvision VGG16 backbone file, not a CDINet model: .*model.backbone="):
+    with pytest.raises(WeightsError, match="is a torchvision backbone file, not a CDINet model: .*model.backbone.weights="):
         load_weights(CDINet(), tmp_path / "vgg16.pth")
 
 
 def test_misspelt_backbone_lists_the_valid_values():
-    with pytest.raises(WeightsError, match="model.backbone 'imagnet' is none of: imagenet, none, or the path"):
-        build_model(backbone="imagnet")
+    with pytest.raises(WeightsError, match="model.backbone.weights 'imagnet' is none of: imagenet, none, or the path"):
+        build_model(weights_backbone="imagnet")

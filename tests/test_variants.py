@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
 from models import CDINet, ModelVariant, WeightsError, build_model, load_weights
+from models.cdinet import describe_model
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
 from utils.config import load_config
@@ -29,16 +30,21 @@ def conv(cin: int, cout: int, k: int, bias: bool = True) -> int:
     return cin * cout * k * k + (cout if bias else 0)
 
 
-def expected_parameters(v: ModelVariant) -> int:
-    """Counted from the architecture's description (CDINET.md), not from the implementation."""
-    vgg_convs = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-                 (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
-    total = 2 * sum(conv(a, b, 3) for a, b in vgg_convs)
+VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+               (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+
+
+def expected_parameters(v: ModelVariant, widths=WIDTHS, backbone: int | None = None) -> int:
+    """Counted from the architecture's description (CDINET.md), not from the implementation.
+    ``widths``/``backbone``: another backbone's level widths and parameters per stream; the
+    levels whose width is not VGG16's get a 1x1 adapter (bias) to it."""
+    total = 2 * (sum(conv(a, b, 3) for a, b in VGG16_CONVS) if backbone is None else backbone)
     fuse = lambda c: conv(2 * c, c, 1) if v.fusion == "concat" else 0  # noqa: E731
     rde = lambda c: conv(2 * c, c, 1) + conv(c, c, 3) + 2 * conv(1, 1, 7, bias=False)  # noqa: E731
     dse = lambda c: 2 * conv(1, 1, 3, bias=False) + 2 * (c * (c // 4) + c // 4 + (c // 4) * c + c)  # noqa: E731
-    total += sum(rde(c) if v.rde else fuse(c) for c in WIDTHS[:2])
-    total += sum(dse(c) if v.dse else fuse(c) for c in WIDTHS[2:])
+    total += sum(rde(c) if v.rde else fuse(c) for c in widths[:2])
+    total += sum(dse(c) if v.dse else fuse(c) for c in widths[2:])
+    total += sum(conv(c, d, 1) for c, d in zip(widths, WIDTHS) if c != d)
     total += conv(512, 512, 3)  # conv_mid
     stacks = [(512, 512, 512, 512), (1024, 512, 512, 256), (512, 256, 256, 128), (256, 128, 64), (128, 64, 3)]
     total += sum(conv(a, b, 3) for s in stacks for a, b in zip(s[:-1], s[1:])) + conv(3, 1, 3)
@@ -86,29 +92,35 @@ def batch(tmp_path_factory):
     return {k: torch.stack([item[k] for item in items]) for k in ("rgb", "depth", "gt")}
 
 
-@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-2], VARIANTS[-1]], ids=lambda v: v.describe())
-def test_variants_train_save_and_reload(variant, batch, tmp_path):
-    torch.manual_seed(0)
-    model = build_model(None, variant.to_dict())
+def train_steps(model: torch.nn.Module, batch: dict, steps: int = 6) -> list[float]:
+    """Adam at the release's lr on one batch, BCE on logits; the losses."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     losses = []
-    for _ in range(6):
+    for _ in range(steps):
         loss = F.binary_cross_entropy_with_logits(model(batch["rgb"], batch["depth"]), batch["gt"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert all(map(lambda x: x == x, losses)) and losses[-1] < losses[0]
+    return losses
+
+
+@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-2], VARIANTS[-1]], ids=lambda v: v.describe())
+def test_variants_train_save_and_reload(variant, batch, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(variant=variant.to_dict())
+    losses = train_steps(model, batch)
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     path = tmp_path / "w.pth"
     torch.save(weights_export(model.state_dict(), {"model": {"modules": variant.to_dict()}}), path)
-    again = build_model(None, variant)
+    again = build_model(variant=variant)
     load_weights(again, path)
     model.eval(), again.eval()
     with torch.no_grad():
         assert torch.equal(model(batch["rgb"], batch["depth"]), again(batch["rgb"], batch["depth"]))
     other = ModelVariant() if not variant.is_release else ModelVariant(rde=False)
-    with pytest.raises(WeightsError, match=f"holds a {re.escape(variant.describe())} model .* is "
-                                           f"{re.escape(other.describe())}"):
+    with pytest.raises(WeightsError, match=f"holds {re.escape(describe_model(variant, 'vgg16'))} \\(backbone vgg16, "
+                                           f".* is {re.escape(describe_model(other, 'vgg16'))} \\(backbone vgg16"):
         load_weights(CDINet(other), path)
 
 
@@ -130,7 +142,7 @@ def test_ablation_configs_and_test_py_builds_the_trained_variant(tmp_path):
     args = test_script.get_args_parser().parse_args(["--checkpoint", str(path), "--data-root", str(FIXTURES / "rgbd"),
                                                      "--out", str(out)])
     assert test_script.main(args) == 0
-    assert json.loads((out / "test_info.json").read_text())["model"] == variant.to_dict()
+    assert json.loads((out / "test_info.json").read_text())["model"] == {"backbone": "vgg16", **variant.to_dict()}
 
 
 def test_torch_hub_loads_the_model_and_its_weights(tmp_path):

@@ -153,6 +153,16 @@ def check_values(config: Dict[str, Any]) -> None:
         raise ConfigError(f"data.augment.size must be a multiple of 16, got {config['data']['augment']['size']}")
 
 
+def backbone_settings(model_section: Dict[str, Any]) -> Dict[str, Any]:
+    """``model.backbone`` as ``{"name", "weights"}``. Configs written before the backbone could be
+    chosen (ours, up to the commit that added ``models/backbones.py``) hold a string there: the
+    weights of the VGG16 streams."""
+    backbone = model_section.get("backbone", {})
+    if isinstance(backbone, str):
+        return {"name": "vgg16", "weights": backbone}
+    return {"name": "vgg16", "weights": "none", **backbone}
+
+
 def load_config(path: str | Path, overrides: List[str] = ()) -> Dict[str, Any]:
     """The resolved config: schema <- file chain <- command-line overrides."""
     return config_from_dict(read_yaml_chain(Path(path)), overrides, where=str(path))
@@ -164,6 +174,8 @@ def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: s
     schema gained since ``values`` was written take the schema's (the release's) value."""
     schema = read_yaml_chain(SCHEMA_PATH)
     config = copy.deepcopy(schema)
+    if isinstance(values.get("model"), dict) and isinstance(values["model"].get("backbone"), str):
+        values = {**values, "model": {**values["model"], "backbone": backbone_settings(values["model"])}}
     merge_into(config, values, schema, where=where)
     apply_overrides(config, overrides)
     check_values(config)
