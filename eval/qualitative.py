@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    stems = qualitative_figure(args.data_root, args.dataset, parse_preds(args.pred), args.out,
+    stems = qualitative_figure(args.data_root, args.dataset, parse_preds(args.pred, runs=False), args.out,
                                stems=args.stems, n=args.n, rank_by=args.rank_by, size=args.size,
                                invert_depth=args.invert_depth)
     png, pdf = figure_paths(args.out)

@@ -1,12 +1,14 @@
 """Folder evaluation: pair files, score them in worker processes, write the output folder.
 
-Work is split per GT image (decoded and prepared once, then scored against every method) and
-streamed: the parent keeps only running sums (``SODEvaluator``), so memory does not grow with the
-number of images, and it adds results in a fixed order, so numbers do not depend on ``workers``.
-The output folder is built in a temporary folder beside it and renamed into place at the end:
-a failed run leaves nothing. An existing non-empty folder is refused unless ``overwrite``, which
-swaps the new folder in and then deletes the old one.
+Work is split per GT image (decoded and prepared once, then scored against every method's runs)
+and streamed dataset by dataset: the parent keeps the per-image scores of the dataset in progress
+(about 8 KB per image and run), and when its last image is in it writes that dataset's per-image
+files, draws its bootstrap and keeps only the dataset numbers. Results are added in a fixed order,
+so numbers do not depend on ``workers``. The output folder is built in a temporary folder beside
+it and renamed into place at the end: a failed run leaves nothing. An existing non-empty folder is
+refused unless ``overwrite``, which swaps the new folder in and then deletes the old one.
 """
+import csv
 import multiprocessing
 import os
 import shutil
@@ -14,9 +16,11 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from .aggregate import SODEvaluator, curve_thresholds
+from .bootstrap import Bootstrap
 from .inputs import prediction_levels
 from utils.errors import EvalError
 from utils.layout import find_dataset_folder
@@ -24,9 +28,13 @@ from utils.layout import find_dataset_folder
 from .io import find_gt_folder, list_images, read_gray
 from .metrics import GroundTruth, image_metrics
 from .protocol import check_protocol
-from .report import jsonable, write_reports
+from .report import jsonable, write_comparison, write_reports
+from .scores import CURVE_NAMES, ImageScores
+from .split_check import check_split, split_note
+from .summary import best_within_noise, comparison, method_entry
 
 _SERIAL_BELOW = 16  # tasks; fewer are not worth starting processes for
+BOLD_CHOICES = ("best", "tied")
 
 
 def default_workers() -> int:
@@ -35,35 +43,68 @@ def default_workers() -> int:
     return max(1, min(cores or 1, 8))
 
 
-def _plan(preds: dict, data_root: Path, datasets: list[str], allow_missing: bool):
-    """Tasks ``(gt_path, ((method, dataset), pred_path) ...)`` and missing counts per pair."""
-    tasks, missing, problems = [], {}, []
+def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bool):
+    """Tasks ``(gt_path, ((source, dataset), pred_path) ...)``, each task's ``(dataset, stem)``,
+    missing counts per (source, dataset), and each dataset's ``(GT folder, GT stems)``."""
+    tasks, meta, missing, problems, gt_info = [], [], {}, [], {}
     for spec in datasets:
         dataset, gt_root = _dataset_folder(data_root, spec)
+        if dataset in gt_info:
+            raise EvalError(f"--datasets names {dataset!r} twice")
+        _check_name(dataset, "dataset name")
         gt_dir = find_gt_folder(gt_root)
         gts = list_images(gt_dir)
         if not gts:
             raise EvalError(f"no GT images in {gt_dir}")
-        available = {method: _method_maps(Path(folder), dataset, allow_missing) for method, folder in preds.items()}
-        for method, images in available.items():
+        gt_info[dataset] = (gt_root, list(gts))
+        available = {source: _method_maps(Path(folder), dataset, allow_missing) for source, folder in sources.items()}
+        for source, images in available.items():
             absent = [stem for stem in gts if stem not in images]
-            missing[method, dataset] = len(absent)
+            missing[source, dataset] = len(absent)
             if len(absent) == len(gts):
                 if not allow_missing:
-                    raise EvalError(f"no predictions of {method} for {dataset} in {Path(preds[method]) / dataset}")
-                problems.append(f"{method}/{dataset}: no maps at all (an empty cell in the tables)")
+                    raise EvalError(f"no predictions of {source} for {dataset} in {Path(sources[source]) / dataset}")
+                problems.append(f"{source}/{dataset}: no maps at all (an empty cell in the tables)")
             elif absent:
                 shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
-                problems.append(f"{method}/{dataset}: {len(absent)} of {len(gts)} ({shown})")
+                problems.append(f"{source}/{dataset}: {len(absent)} of {len(gts)} ({shown})")
         for stem, gt_path in gts.items():
-            pairs = tuple(((m, dataset), str(images[stem])) for m, images in available.items() if stem in images)
+            pairs = tuple(((s, dataset), str(images[stem])) for s, images in available.items() if stem in images)
             tasks.append((str(gt_path), pairs))
+            meta.append((dataset, stem))
     if problems:
         message = "missing predictions for GT stems: " + "; ".join(problems)
         if not allow_missing:
             raise EvalError(message + " (--allow-missing skips them)")
         warnings.warn(message + " (skipped)", stacklevel=3)
-    return tasks, missing
+    return tasks, meta, missing, gt_info
+
+
+def _check_name(name: str, what: str) -> None:
+    """A method label or dataset name names files in the output folder (``per_image/``)."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise EvalError(f"{what} {name!r} cannot name a file (no '/', '\\', '.' or '..')")
+
+
+def method_sources(preds: dict) -> dict[str, list[Path]]:
+    """``{label: [run folder, ...]}`` from ``{label: folder or list of folders}``."""
+    methods = {}
+    for label, folders in preds.items():
+        _check_name(label, "method label")
+        folders = [Path(folders)] if isinstance(folders, (str, os.PathLike)) else [Path(f) for f in folders]
+        if not folders:
+            raise EvalError(f"method {label!r} has no folder")
+        if len(set(folders)) != len(folders):
+            raise EvalError(f"method {label!r} lists a folder twice")
+        methods[label] = folders
+    return methods
+
+
+def _source_labels(methods: dict) -> dict[str, tuple[str, Path]]:
+    """``{source: (method, folder)}``: a one-run method is its own source, run k of a method of
+    several runs is ``LABEL#k`` (1-based)."""
+    return {(label if len(folders) == 1 else f"{label}#{k}"): (label, folder)
+            for label, folders in methods.items() for k, folder in enumerate(folders, 1)}
 
 
 def _method_maps(folder: Path, dataset: str, allow_missing: bool) -> dict[str, Path]:
@@ -174,79 +215,179 @@ def _publish(tmp: Path, out_dir: Path) -> None:
 
 def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = "pysodmetrics",
                      workers: int | None = None, allow_missing: bool = False, overwrite: bool = False,
-                     plots: bool = True, progress: bool | None = None) -> dict:
+                     plots: bool = True, progress: bool | None = None, bootstrap: Bootstrap | None = Bootstrap(),
+                     compare=(), reference: str | None = None, bold: str | None = None) -> dict:
     """Evaluate method folders against the GT of ``datasets`` and write ``out_dir``.
 
-    ``preds``: ``{label: folder}``, each folder holding ``<DATASET>/<stem>.png``. GT comes from
-    ``data_root/<DATASET>/<GT folder>/`` (``eval/io.py``). Writes metrics.json, metrics.csv,
-    table.md, table.tex, curves.json and (``plots``) ``plots/<DATASET>_{pr,fm}.{png,pdf}``.
-    Returns the metrics.json content: ``{"protocol", "results": {method: {dataset: {Sm, wFm,
-    MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm, n_images, n_missing[, wFm_n_images]}}},
-    "notes": [...]}`` (NaN written as null). ``progress``: a progress bar (default: when stderr
-    is a terminal). Raises :class:`EvalError` / :class:`DatasetError` (``utils.errors``) on missing or unreadable inputs.
+    ``preds``: ``{label: folder}``, each folder holding ``<DATASET>/<stem>.png``, or ``{label:
+    [folder, ...]}`` for a method of several runs (seeds), reported as their mean with the std
+    over runs. GT comes from ``data_root/<DATASET>/<GT folder>/`` (``eval/io.py``). Writes
+    metrics.json, metrics.csv, table.md, table.tex, curves.json, ``per_image/<method>/<dataset>
+    .{csv,npz}``, (``plots``) ``plots/<DATASET>_{pr,fm}.{png,pdf}`` and, for ``compare`` (pairs
+    ``(A, B)``: A - B) or ``reference`` (every other method - it), comparison.md and .json.
+    ``bootstrap``: the settings of the confidence intervals (None: none). ``bold``: ``"best"``
+    (the best printed value of each column) or ``"tied"`` (also every method within noise of the
+    best; the default with a bootstrap).
+    Returns the metrics.json content: ``{"protocol", "bootstrap", "results": {method: {dataset:
+    {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm, n_images, n_missing[, wFm_n_images]
+    [, ci][, runs]}}}, "best", "splits", "notes"}`` (NaN written as null). ``progress``: a
+    progress bar (default: when stderr is a terminal). Raises :class:`EvalError` /
+    :class:`DatasetError` (``utils.errors``) on missing or unreadable inputs and unusable options.
     """
     check_protocol(protocol)
     if not preds:
         raise EvalError("no prediction folders given")
+    methods = method_sources(preds)
+    pairs = _comparison_pairs(methods, compare, reference, bootstrap)
+    bold = _bold_mode(bold, bootstrap)
     data_root, out_dir = Path(data_root), Path(out_dir)
-    tasks, missing = _plan(preds, data_root, list(datasets), allow_missing)
+    sources = _source_labels(methods)
+    tasks, meta, missing, gt_info = _plan({s: folder for s, (_, folder) in sources.items()}, data_root,
+                                          list(datasets), allow_missing)
     _check_out_dir(out_dir, overwrite)
-
-    evaluators = {key: SODEvaluator(protocol) for key in missing}
-    resized: list[str] = []
-    meanwhile = None
-    if plots:
-        from .plots import import_matplotlib as meanwhile
-    results = _scored(tasks, protocol, workers or default_workers(), meanwhile)
-    if progress if progress is not None else sys.stderr.isatty():
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(tasks), unit="GT", desc="evaluating")
-    for scored in results:
-        for key, metrics, note in scored:
-            evaluators[key].add(metrics)
-            resized += [note] if note else []
-
-    payload = {"protocol": protocol, "results": {}, "notes": _notes(protocol, resized, missing)}
-    curves = {"protocol": protocol, "thresholds": curve_thresholds(protocol).tolist(), "curves": {}}
-    for (method, dataset), ev in evaluators.items():
-        if ev.n_images == 0:  # --allow-missing and no maps at all: an empty cell
-            continue
-        entry = {**ev.results(), "n_missing": missing[method, dataset]}
-        if protocol == "matlab":
-            entry["wFm_n_images"] = ev.wfm_count
-        payload["results"].setdefault(method, {})[dataset] = entry
-        c = ev.curves()
-        curves["curves"].setdefault(method, {})[dataset] = {
-            **{k: c[k].tolist() for k in ("precision", "recall", "fm", "em")},
-            "n_images": ev.n_images, "n_missing": missing[method, dataset]}
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); the result is an ordinary folder
     try:
-        write_reports(tmp, payload, curves)
+        run = _Run(methods, sources, gt_info, missing, protocol, bootstrap, pairs, tmp)
+        run.score(tasks, meta, workers or default_workers(), plots, progress)
+        payload = {"protocol": protocol, "bootstrap": bootstrap.as_dict() if bootstrap else None,
+                   "bold": bold, "results": run.results, "best": run.best, "splits": run.splits,
+                   "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap)}
+        write_reports(tmp, payload, run.curves)
+        if pairs:
+            write_comparison(tmp, {"protocol": protocol, "bootstrap": bootstrap.as_dict(),
+                                   "comparisons": run.comparisons})
         if plots:
             from .plots import plot_curves
 
-            plot_curves(curves, tmp / "plots")
+            plot_curves(run.curves, tmp / "plots")
         _publish(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return jsonable(payload)
 
 
-def _notes(protocol: str, resized: list[str], missing: dict) -> list[str]:
+def _comparison_pairs(methods: dict, compare, reference: str | None, bootstrap) -> list[tuple[str, str]]:
+    """The (first, second) pairs to compare, each once, in the order given."""
+    pairs = [tuple(pair) for pair in compare]
+    if reference is not None:
+        pairs += [(method, reference) for method in methods if method != reference]
+    for label in {label for pair in pairs for label in pair} | ({reference} - {None}):
+        if label not in methods:
+            raise EvalError(f"--compare/--reference: {label!r} is not one of the methods: {', '.join(methods)}")
+    if pairs and bootstrap is None:
+        raise EvalError("--compare/--reference need the bootstrap (--ci > 0)")
+    return list(dict.fromkeys(pairs))
+
+
+def _bold_mode(bold: str | None, bootstrap) -> str:
+    if bold is None:
+        return "tied" if bootstrap else "best"
+    if bold not in BOLD_CHOICES:
+        raise EvalError(f"--bold must be one of {', '.join(BOLD_CHOICES)}, got {bold!r}")
+    if bold == "tied" and bootstrap is None:
+        raise EvalError("--bold tied needs the bootstrap (--ci > 0)")
+    return bold
+
+
+class _Run:
+    """The streaming part of one folder evaluation: per-image scores in, dataset results out."""
+
+    def __init__(self, methods, sources, gt_info, missing, protocol, bootstrap, pairs, out: Path):
+        self.methods, self.sources, self.gt_info = methods, sources, gt_info
+        self.protocol, self.bootstrap, self.pairs, self.out = protocol, bootstrap, pairs, out
+        self.evaluators = {key: SODEvaluator(protocol) for key in missing}
+        self.results, self.best, self.splits, self.comparisons, self.resized = {}, {}, {}, [], []
+        self.curves = {"protocol": protocol, "thresholds": curve_thresholds(protocol).tolist(), "curves": {}}
+
+    def score(self, tasks, meta, workers: int, plots: bool, progress: bool | None) -> None:
+        """Score every task, finishing each dataset as soon as its last image is in."""
+        meanwhile = None
+        if plots:
+            from .plots import import_matplotlib as meanwhile
+        results = _scored(tasks, self.protocol, workers, meanwhile)
+        if progress if progress is not None else sys.stderr.isatty():
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(tasks), unit="GT", desc="evaluating")
+        remaining = Counter(dataset for dataset, _ in meta)
+        for (dataset, stem), scored in zip(meta, results):
+            for key, metrics, note in scored:
+                self.evaluators[key].add(metrics, stem)
+                self.resized += [note] if note else []
+            remaining[dataset] -= 1
+            if remaining[dataset] == 0:
+                self.finish(dataset)
+
+    def method_scores(self, method: str, dataset: str) -> tuple[ImageScores | None, int]:
+        """The method's per-image scores on ``dataset`` (its runs on the images they all have)
+        and how many GT images it misses; None if it has none."""
+        runs = [self.evaluators.pop((s, dataset)) for s, (m, _) in self.sources.items() if m == method]
+        n_gt = len(self.gt_info[dataset][1])
+        if any(ev.n_images == 0 for ev in runs):
+            return None, n_gt
+        if len(runs) == 1:
+            scores = runs[0].scores()
+        else:
+            scores = ImageScores.stack([ev.scores() for ev in runs], [str(k) for k in range(1, len(runs) + 1)])
+        return (scores if scores.n_images else None), n_gt - scores.n_images
+
+    def finish(self, dataset: str) -> None:
+        """Write the dataset's per-image files and keep its numbers, intervals and comparisons."""
+        gt_root, gt_stems = self.gt_info[dataset]
+        self.splits[dataset] = check_split(gt_stems, dataset, gt_root.name)
+        scores, entries, dists = {}, {}, {}
+        for method, folders in self.methods.items():
+            method_scores, n_missing = self.method_scores(method, dataset)
+            if method_scores is None:  # --allow-missing and no maps at all: an empty cell
+                continue
+            scores[method] = method_scores
+            _write_per_image(self.out / "per_image" / method, dataset, method_scores)
+            dists[method] = self.bootstrap.distributions(method_scores) if self.bootstrap else None
+            entries[method] = method_entry(method_scores, n_missing, self.bootstrap, dists[method], folders)
+            self.results.setdefault(method, {})[dataset] = entries[method]
+            mean_curves = method_scores.mean_curves().mean(axis=0)
+            self.curves["curves"].setdefault(method, {})[dataset] = {
+                **{name: curve.tolist() for name, curve in zip(CURVE_NAMES, mean_curves)},
+                "n_images": method_scores.n_images, "n_missing": n_missing}
+        if self.bootstrap and entries:
+            self.best[dataset] = best_within_noise(entries, dists, self.bootstrap, self.protocol)
+        for first, second in self.pairs:
+            if first in scores and second in scores:
+                result = comparison(first, second, scores, entries, dists, self.bootstrap)
+                self.comparisons.append({"dataset": dataset, **result})
+
+
+def _write_per_image(folder: Path, dataset: str, scores: ImageScores) -> None:
+    """``folder/<dataset>.csv`` (one row per image, and run) and ``folder/<dataset>.npz``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header, rows = scores.csv_rows()
+    with open(folder / f"{dataset}.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    scores.write_npz(folder / f"{dataset}.npz")
+
+
+def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, bootstrap) -> list[str]:
     notes = [
         "pysodmetrics protocol: identical to PySODMetrics 1.6.2" if protocol == "pysodmetrics" else
         "matlab protocol: Fan's MATLAB toolbox conventions (colon-operator thresholds, '>' for E, "
         "MATLAB centroid rounding); wFm is NaN on an all-background GT and the dataset wFm is the "
         "mean over the images where it is defined (wFm_n_images)",
     ]
+    if bootstrap:
+        notes.append(f"'±' after a value: half the width of its {bootstrap.level:.0%} percentile bootstrap interval "
+                     f"over images ({bootstrap.resamples} resamples, seed {bootstrap.seed}); the bounds are "
+                     f"in metrics.json (ci)")
     if resized:
         shown = "; ".join(resized[:5]) + (f"; and {len(resized) - 5} more" if len(resized) > 5 else "")
         notes.append(f"{len(resized)} predictions were resized to their GT's size (OpenCV bilinear): {shown}")
     if any(missing.values()):
         notes.append(f"{sum(missing.values())} missing predictions were skipped (n_missing); a method "
                      f"evaluated on fewer images than another is shown with its count and never marked best")
+    notes += [f"{dataset}: the GT folder {check['summary']}" for dataset, check in splits.items() if check["status"] == "matches"]
+    notes += [note for dataset, check in splits.items() if (note := split_note(dataset, check))]
     return notes

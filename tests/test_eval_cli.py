@@ -143,3 +143,13 @@ def test_command_is_light_and_never_imports_torch():
     assert out.stdout.strip() == "[]"
     helped = subprocess.run([sys.executable, "-m", "eval", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert helped.returncode == 0 and "examples:" in helped.stdout
+
+
+def test_help_shows_the_statistics_options_with_examples():
+    helped = subprocess.run([sys.executable, "-m", "eval", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert helped.returncode == 0
+    text = " ".join(helped.stdout.split())
+    for words in ("--ci N", "--ci-level L", "--seed SEED", "--compare A B", "--reference LABEL", "--bold {best,tied}",
+                  "CDINet=runs/seed0/maps,runs/seed1/maps", "'CDINet=runs/seed*/maps'", "--ci 0",
+                  "numbers on another split are not comparable"):
+        assert words in text, words
