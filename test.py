@@ -5,6 +5,7 @@ Examples:
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets NJU2K NLPR STERE DES SIP --out maps/release
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD --invert-depth SSD --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --device cuda --batch-size 16 --amp bf16 --out maps/x
+  python test.py --checkpoint CDINet.pth --data-root data/test --backend torch --out maps/x   # PyTorch on the CPU too
   python test.py --checkpoint CDINet.pth --export-onnx cdinet.onnx
 
 The inputs go through the release's pixel path by default (Pillow decoding, torchvision-style
@@ -14,6 +15,11 @@ override either. Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscal
 size (the RGB's where a stem has no GT), from bilinearly resized logits, sigmoid, per-image
 min-max, x255 (CDINET.md). The checkpoint may be ours (training checkpoint or weights) or the
 authors' CDINet.pth. OUT/test_info.json records every setting used.
+
+On a CPU the network runs on onnxruntime by default (--backend auto): the checkpoint is
+exported to ONNX once and cached beside it as <stem>.<sha256[:16]>.onnx (models/export.py);
+its maps are those of PyTorch within 1 gray level, about 2x faster (README "Performance").
+On CUDA, with --amp or --compile, PyTorch runs.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ from datasets import (DatasetSource, PreprocessConfig, RGBDSODDataset, build_tes
                       list_datasets)
 from utils.layout import find_dataset_folder
 from models import CDINet, build_from_config, load_weights, read_checkpoint
+from models.export import OnnxRuntimeModel, cached_onnx, export_onnx, onnx_difference
 from models.postprocess import saliency_maps
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.errors import CDINetError
@@ -74,7 +81,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=["none", "bf16", "fp16"],
                         help="autocast; --amp alone means bf16")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="channels_last memory format (default on: 1.3x faster fp32 on CPU, same maps)")
+                        help="channels_last memory format for the torch backend (default on: 1.3x faster fp32 "
+                        "on CPU, same maps)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                        help="auto (default): onnxruntime on a CPU with fp32 and no --compile (exported once, "
+                        "cached beside the checkpoint), else torch")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME",
                         help="datasets whose depth is near = dark (CDINet expects near = bright)")
@@ -82,7 +94,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval", action="store_true", help="evaluate the written maps with eval/ and print the table")
     parser.add_argument("--protocol", default="pysodmetrics", choices=["pysodmetrics", "matlab"],
                         help="metric protocol for --eval")
-    parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size) and stop")
+    parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size, "
+                        "torch.onnx.export(dynamo=True)), check it with onnxruntime at another batch and size, and stop")
     return parser
 
 
@@ -115,7 +128,7 @@ def input_settings(args, trained: Dict[str, Any]) -> tuple[int, PreprocessConfig
     return size, PreprocessConfig(**values), origin
 
 
-def predict(model: CDINet, rgb: torch.Tensor, depth: torch.Tensor, tta: bool) -> torch.Tensor:
+def predict(model, rgb: torch.Tensor, depth: torch.Tensor, tta: bool) -> torch.Tensor:
     """Logits; with ``tta`` the mean of the logits of the input and its horizontal flip."""
     logits = model(rgb, depth)
     if tta:
@@ -181,7 +194,7 @@ def build_datasets(folders: Dict[str, Path], args) -> Dict[str, RGBDSODDataset]:
 
 
 @torch.inference_mode()
-def dump_dataset(model, name: str, dataset: RGBDSODDataset, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
+def dump_dataset(runner, name: str, dataset: RGBDSODDataset, args, device, pool: ThreadPoolExecutor) -> Dict[str, float]:
     """Write one dataset's maps; returns image count, model-only FPS and end-to-end images/s."""
     loader = make_loader(dataset, args.batch_size, args.workers, device)
     out_dir = Path(args.out) / name
@@ -194,7 +207,7 @@ def dump_dataset(model, name: str, dataset: RGBDSODDataset, args, device, pool: 
             torch.cuda.synchronize(device)
         tick = time.perf_counter()
         with autocast_context(device, args.amp):
-            logits = predict(model, rgb, depth, args.tta)
+            logits = predict(runner, rgb, depth, args.tta)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         model_seconds += time.perf_counter() - tick
@@ -207,52 +220,69 @@ def dump_dataset(model, name: str, dataset: RGBDSODDataset, args, device, pool: 
     return {"images": len(dataset), "model_fps": len(dataset) / model_seconds, "end_to_end_images_per_s": len(dataset) / total}
 
 
-def export_onnx(model: CDINet, path: Path, size: int) -> float:
-    """ONNX export with dynamic batch, height and width; returns the max |logit| difference
-    to PyTorch measured with onnxruntime when it is installed (else NaN)."""
-    rgb, depth = torch.randn(1, 3, size, size), torch.randn(1, 1, size, size)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(model, (rgb, depth), str(path), input_names=["rgb", "depth"], output_names=["logits"],
-                      dynamic_axes={"rgb": axes, "depth": axes, "logits": axes}, opset_version=17, dynamo=False)
+def choose_backend(args, device: torch.device) -> str:
+    """``args.backend``, with ``auto`` resolved: onnxruntime where it is exact and faster (CPU,
+    fp32, no --compile, onnxruntime installed), else torch. An impossible choice is an error."""
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401
+        have_onnxruntime = True
     except ImportError:
-        return float("nan")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (onnx_logits,) = session.run(None, {"rgb": rgb.numpy(), "depth": depth.numpy()})
-    with torch.inference_mode():
-        return float(np.abs(onnx_logits - model(rgb, depth).numpy()).max())
+        have_onnxruntime = False
+    if args.backend == "onnxruntime":
+        blockers = [text for text, present in (("--device cuda", device.type != "cpu"), (f"--amp {args.amp}", args.amp != "none"),
+                                               ("--compile", args.compile), ("onnxruntime not installed", not have_onnxruntime))
+                    if present]
+        if blockers:
+            raise TestError(f"--backend onnxruntime runs fp32 on the CPU only; not with: {', '.join(blockers)}")
+    if args.backend != "auto":
+        return args.backend
+    return "onnxruntime" if device.type == "cpu" and args.amp == "none" and not args.compile and have_onnxruntime else "torch"
+
+
+def build_runner(model: CDINet, args, backend: str) -> tuple[Any, Dict[str, Any]]:
+    """The callable that computes logits, and what test_info.json records about it."""
+    if backend == "torch":
+        return (torch.compile(model) if args.compile else model), {}
+    tick = time.perf_counter()
+    path, how = cached_onnx(Path(args.checkpoint), model, args.size)
+    return OnnxRuntimeModel(path), {"onnx_file": str(path), "onnx_cache": how,
+                                    "onnx_seconds": round(time.perf_counter() - tick, 2)}
 
 
 def main(args: argparse.Namespace) -> int:
     if args.export_onnx:
         model, trained = load_model(args.checkpoint, torch.device("cpu"), channels_last=False)
-        difference = export_onnx(model, Path(args.export_onnx), input_settings(args, trained)[0])
-        print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of "
-              f"{model.input_multiple}); "
-              f"max |logits - PyTorch| {difference:.2e}")
+        size, step = input_settings(args, trained)[0], model.input_multiple
+        export_onnx(model, Path(args.export_onnx), size)
+        difference = onnx_difference(Path(args.export_onnx), model, [(1, size, size), (3, size + 2 * step, size + step)])
+        print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of {step}); "
+              f"max |logits - PyTorch| at batch 1 and 3, {size}x{size} and {size + 2 * step}x{size + step}: {difference:.2e}")
         return 0
     folders = resolve_datasets(args)
     device = select_device(args.device)
     on_gpu = device.type == "cuda"
     args.batch_size = args.batch_size or (8 if on_gpu else 1)
     args.workers = args.workers if args.workers is not None else (4 if on_gpu else 0)
+    backend = choose_backend(args, device)
+    args.channels_last = args.channels_last and backend == "torch"
     model, trained = load_model(args.checkpoint, device, args.channels_last)
     args.size, args.preprocess, origin = input_settings(args, trained)
     if args.size % model.input_multiple:
         raise TestError(f"--size must be a multiple of {model.input_multiple} for {model.backbone_name}, got {args.size}")
     datasets = build_datasets(folders, args)
+    runner, runner_info = build_runner(model, args, backend)
     report = {"checkpoint": str(args.checkpoint), "model": {"backbone": model.backbone_name, **model.variant.to_dict()},
               "size": args.size, "preprocess": args.preprocess.to_dict(),
               "release_pixel_path": args.preprocess.is_release and args.size == 256, "settings_from": origin,
               "map_size": "GT size where a GT file exists, else RGB size", "tta": args.tta, "amp": args.amp,
+              "backend": backend, "compile": args.compile, **runner_info,
               "channels_last": args.channels_last, "device": str(device), "batch_size": args.batch_size,
               "folders": {name: str(folder) for name, folder in folders.items()},
               "invert_depth": {name: name in args.invert_depth for name in folders},
               "datasets": {}}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for name, dataset in datasets.items():
-            stats = dump_dataset(model, name, dataset, args, device, pool)
+            stats = dump_dataset(runner, name, dataset, args, device, pool)
             report["datasets"][name] = stats
             print(f"{name}: {stats['images']} maps, model {stats['model_fps']:.2f} FPS, "
                   f"end to end {stats['end_to_end_images_per_s']:.2f} images/s", flush=True)

@@ -25,6 +25,12 @@ def machine() -> Dict[str, object]:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                # What decides CPU inference speed (bf16 is emulated without avx512_bf16 / amx_bf16);
+                # the full list follows, so figures from different machines are never mixed up.
+                info["cpu_simd"] = [f for f in flags if f.startswith(("avx", "amx", "fma", "sse4"))]
+                info["cpu_flags"] = " ".join(flags)
                 break
     except OSError:
         pass

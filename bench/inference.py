@@ -1,17 +1,20 @@
-"""Inference speed of CDINet: model only and test.py end to end, plus bf16's effect on maps.
+"""Inference speed of CDINet per backend and precision: model only and test.py end to end.
 
-- model only: median seconds per forward pass (inference_mode) on a random batch, per setting;
+- model only: median seconds per forward pass on a random batch, per setting (PyTorch fp32,
+  fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 on the CPU);
 - end to end: ``test.py`` on real-size images (the DES fixtures of tests/fixtures when present,
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
-  in images/s, for each batch size;
-- the largest gray-level difference between the maps of each setting and the fp32 maps;
+  in images/s, for each setting and batch size;
 - side by side, a release-style pipeline: the release's test loop (PIL decoding and
   torchvision transforms per image, batch 1, ``torch.no_grad``, fp32, default memory format,
-  ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the same network, as the
-  baseline of the end-to-end ratios.
+  ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's network computed
+  as the release does (``tests/reference_cdinet.py``), the baseline of the ratios and of the
+  map differences (max and 99th percentile, in gray levels);
+- weights: the keyed seed-0 weights of tests/ in the authors' layout (deterministic, untrained),
+  or ``--checkpoint``. The JSON records the CPU model and flags (``bench.common.machine``).
 
     python -m bench.inference                        # CPU, 256x256
-    python -m bench.inference --device cuda --batch-sizes 1 16 --images 200
+    python -m bench.inference --device cuda --batch-sizes 1 8 32 --images 200
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import List
 
@@ -28,27 +32,48 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_RGBD = ROOT / "tests" / "fixtures" / "rgbd"
-SETTINGS = {  # name: test.py flags
-    "fp32": ["--no-channels-last"],
-    "fp32 + channels_last (test.py's CPU default)": [],
-    "bf16 autocast + channels_last": ["--amp", "bf16"],
+SETTINGS = {  # --settings key: (label, test.py flags)
+    "torch-fp32": ("torch fp32", ["--backend", "torch", "--no-channels-last"]),
+    "torch-cl": ("torch fp32 + channels_last", ["--backend", "torch", "--channels-last"]),
+    "torch-bf16": ("torch bf16 autocast + channels_last", ["--backend", "torch", "--amp", "bf16", "--channels-last"]),
+    "ort": ("onnxruntime fp32 (test.py's CPU default)", ["--backend", "onnxruntime"]),
 }
+CPU_ONLY = {"ort"}
 
 
-def model_only(size: int, batch: int, device_name: str, setting: str, repeats: int) -> float:
-    """Images/s of the bare forward pass."""
+def has_bf16_units() -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX); without, PyTorch emulates it."""
+    from bench.common import machine
+
+    return any(flag in machine().get("cpu_simd", []) for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def settings_for(args) -> dict:
+    """``{label: flags}`` of the settings to measure on ``args.device``: ``--settings``, else all
+    of them except onnxruntime off the CPU and bf16 on a CPU without bf16 units."""
+    on_cpu = args.device == "cpu"
+    default = [key for key in SETTINGS if key != "torch-bf16" or not on_cpu or has_bf16_units()]
+    keys = [key for key in args.settings or default if on_cpu or key not in CPU_ONLY]
+    return {SETTINGS[key][0]: SETTINGS[key][1] for key in keys}
+
+
+def model_only(model, size: int, batch: int, device_name: str, setting: str, repeats: int, onnx_path: Path) -> float:
+    """Images/s of the bare forward pass of ``model`` (or of its ONNX file on onnxruntime)."""
     import torch
 
     from bench.common import median_seconds
-    from models import CDINet
+    from models.export import OnnxRuntimeModel
     from utils.runtime import autocast_context, channels_last_if
 
     device = torch.device(device_name)
+    rgb, depth = torch.randn(batch, 3, size, size), torch.randn(batch, 1, size, size)
+    if setting.startswith("onnxruntime"):
+        runtime = OnnxRuntimeModel(onnx_path)
+        return batch / median_seconds(lambda: runtime(rgb, depth), repeats=repeats, warmup=1)
     channels_last = "channels_last" in setting
     amp = "bf16" if "bf16" in setting else "none"
-    model = CDINet().eval().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    rgb = channels_last_if(channels_last, torch.randn(batch, 3, size, size, device=device))
-    depth = channels_last_if(channels_last, torch.randn(batch, 1, size, size, device=device))
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    rgb, depth = (channels_last_if(channels_last, x.to(device)) for x in (rgb, depth))
 
     def forward():
         with torch.inference_mode(), autocast_context(device, amp):
@@ -78,20 +103,24 @@ def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
 
 
 def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path, device_name: str) -> float:
-    """Images/s of the release's per-image test loop (CDINet_test.py's structure)."""
-    import time
-
+    """Images/s of the release's per-image test loop (CDINet_test.py's structure) around the
+    release's network as the release computes it: ``tests/reference_cdinet.py`` (the authors'
+    operations in their order, e.g. the semantic blocks' concatenation) with the checkpoint's
+    weights in the authors' key layout."""
     import torch
     import torch.nn.functional as F
     from PIL import Image
     from torchvision import transforms
 
-    from models import CDINet, load_weights
+    from models.weights import extract_state_dict, is_official_layout, strip_wrapper_prefixes
+    from tests.reference_cdinet import reference_forward
+    from utils.checkpoint import read_checkpoint
 
     device = torch.device(device_name)
-    model = CDINet().eval()
-    load_weights(model, checkpoint)
-    model.to(device)
+    state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
+    if not is_official_layout(state):
+        raise SystemExit(f"--checkpoint {checkpoint}: the release-style baseline needs the authors' key layout (CDINet.pth)")
+    state = {key: value.to(device) for key, value in state.items()}
     rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
                                         transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     depth_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
@@ -103,58 +132,77 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
         for path in images:
             rgb = Image.open(path).convert("RGB")
             depth = Image.open(next((root / name / "depth").glob(f"{path.stem}.*"))).convert("L")
-            logits = model(rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device))
+            logits = reference_forward(state, rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device))
             res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
             res = res[0, 0].cpu().numpy()
             res = (res - res.min()) / (res.max() - res.min() + 1e-8)
-            cv2.imwrite(str(out / f"{path.stem}.png"), res * 255)
+            cv2.imwrite(str(out / f"{path.stem}.png"), (res * 255).round().astype(np.uint8))
     return len(images) / (time.perf_counter() - start)
+
+
+def read_maps(folder: Path) -> dict:
+    return {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.int16) for p in folder.glob("*.png")}
+
+
+def map_difference(maps: dict, reference: dict) -> str:
+    """Max and 99th percentile of the per-pixel gray-level difference, over all images."""
+    diff = np.concatenate([np.abs(maps[k] - reference[k]).ravel() for k in reference])
+    return f"max {int(diff.max())}, p99 {int(np.percentile(diff, 99))} gray levels"
 
 
 def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List[dict]:
     baseline = release_style(root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
+    reference = read_maps(tmp / "maps_release_style")
     rows = [{"benchmark": f"release-style pipeline ({args.device})",
              "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image", "value": round(baseline, 3),
              "unit": "images/s", "ratio": 1.0}]
-    reference = None
-    for setting, flags in SETTINGS.items():
+    for setting, flags in settings_for(args).items():
         for batch in args.batch_sizes:
-            out = tmp / f"maps_{setting.replace(' ', '_')}_{batch}"
+            out = tmp / f"maps_{len(rows)}"
             subprocess.run(
                 [sys.executable, str(ROOT / "test.py"), "--checkpoint", str(checkpoint), "--data-root", str(root),
                  "--datasets", name, "--out", str(out), "--device", args.device, "--size", str(args.size),
                  "--batch-size", str(batch), "--workers", str(args.workers), *flags],
                 capture_output=True, text=True, check=True, cwd=ROOT)
-            stats = json.loads((out / "test_info.json").read_text())["datasets"][name]
-            maps = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.int16) for p in (out / name).glob("*.png")}
-            reference = reference or maps
-            diff = max(int(np.abs(maps[k] - reference[k]).max()) for k in reference)
+            info = json.loads((out / "test_info.json").read_text())
+            stats = info["datasets"][name]
             rows.append({"benchmark": f"test.py end to end ({args.device})",
                          "setting": f"{args.size}x{args.size}, batch {batch}, {setting}, {args.workers} workers",
                          "value": round(stats["end_to_end_images_per_s"], 3), "unit": "images/s",
                          "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
-                         "note": f"model {stats['model_fps']:.3f} FPS; max map diff vs fp32 batch "
-                                 f"{args.batch_sizes[0]}: {diff} gray levels"})
+                         "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
+                                 f"{map_difference(read_maps(out / name), reference)}"
+                                 + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")})
     return rows
 
 
 def run(args) -> List[dict]:
     import torch
 
-    from models import CDINet
+    from models import CDINet, load_weights
+    from models.export import export_onnx
 
     rows = []
-    for setting in SETTINGS if not args.end_to_end_only else []:
-        for batch in args.batch_sizes:
-            rate = model_only(args.size, batch, args.device, setting, args.repeats)
-            rows.append({"benchmark": f"model forward ({args.device})", "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
-                         "value": round(rate, 3), "unit": "images/s"})
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / "weights.pth"
+        checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / "CDINet.pth"
         if not args.checkpoint:
-            torch.manual_seed(0)
-            torch.save(CDINet().state_dict(), checkpoint)
+            from tests.keyed_weights import keyed_official_state_dict
+
+            torch.save(keyed_official_state_dict(0), checkpoint)
+        model = CDINet().eval()
+        load_weights(model, checkpoint)
+        onnx_path = tmp / "model.onnx"
+        if any(label.startswith("onnxruntime") for label in settings_for(args)):
+            start = time.perf_counter()
+            export_onnx(model, onnx_path, args.size)
+            rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)", "setting": "dynamo=True, dynamic shapes",
+                         "value": round(time.perf_counter() - start, 1), "unit": "s"})
+        for setting in settings_for(args) if not args.end_to_end_only else []:
+            for batch in args.batch_sizes:
+                rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
+                rows.append({"benchmark": f"model forward ({args.device})", "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
+                             "value": round(rate, 3), "unit": "images/s"})
         root, name = benchmark_data(tmp, args.images)
         rows += end_to_end(args, tmp, root, name, checkpoint)
     return rows
@@ -170,8 +218,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=0, help="test.py --workers (default 0, its CPU default)")
     parser.add_argument("--end-to-end-only", action="store_true", help="skip the model-only rows")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--checkpoint", help="weights for the map comparison (default: random init; "
-                        "trained weights make the bf16-vs-fp32 difference meaningful)")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        help="backends and precisions to measure (default: all; ort only on the CPU; torch-bf16 "
+                        "only where the CPU has bf16 units (avx512_bf16 / amx_bf16): emulated, it takes minutes per "
+                        "image at 256x256)")
+    parser.add_argument("--checkpoint", help="weights (default: the keyed seed-0 weights of tests/; trained "
+                        "weights make the bf16 map difference meaningful)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     return parser
 

@@ -35,7 +35,20 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
 
 
 class SemanticBlock(nn.Module):
-    """S = Conv3x3(ConvReLU1x1(cat[nearest-upsampled higher skips])); returns S * f + f."""
+    """S = Conv3x3(ConvReLU1x1(cat[nearest-upsampled higher skips])); returns S * f + f.
+
+    Computed in a cheaper order with the same weights: a 1x1 convolution over a concatenation
+    is the sum of 1x1 convolutions over its parts (the weight split along its input channels),
+    and a 1x1 convolution commutes with nearest upsampling (both act per pixel), so
+
+        Conv1x1(cat[U_i(h_i)]) = b + sum_i U_i(Conv1x1_{W_i}(h_i))
+
+    exactly in real arithmetic: each higher skip is reduced at its own, coarser resolution and
+    only the ``out_channels``-wide result is upsampled, instead of upsampling and concatenating
+    up to 1408 channels at the skip's resolution (at level 1, 369 MB per 256x256 image, and
+    half of the release network's CPU time). Only the float summation order differs: logits
+    within ~1e-6 of the concatenation (tests/test_models.py checks the authors' logits).
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -44,9 +57,12 @@ class SemanticBlock(nn.Module):
 
     def forward(self, skip: torch.Tensor, higher: Sequence[torch.Tensor]) -> torch.Tensor:
         # higher[i] is 2**(len(higher) - i) times coarser than ``skip`` (f5 first).
-        n = len(higher)
-        upsampled = [F.interpolate(h, scale_factor=2 ** (n - i)) for i, h in enumerate(higher)]
-        semantic = self.refine(self.reduce(torch.cat(upsampled, dim=1)))
+        n, conv = len(higher), self.reduce[0]
+        weights = torch.split(conv.weight, [h.shape[1] for h in higher], dim=1)
+        reduced = conv.bias[None, :, None, None]
+        for i, (h, weight) in enumerate(zip(higher, weights)):
+            reduced = reduced + F.interpolate(F.conv2d(h, weight), scale_factor=2 ** (n - i))
+        semantic = self.refine(self.reduce[1](reduced))
         return semantic * skip + skip
 
 

@@ -7,6 +7,7 @@ Examples:
     python -m models.summary --modules rde=false ddr=false fusion=add   # an ablation variant
     python -m models.summary --backbone resnet50
     python -m models.summary --table --runs 3     # every variant, fp32 and bf16, one Markdown table
+    python -m models.summary --table --precisions fp32   # CPUs without bf16 units: bf16 takes minutes
 """
 from __future__ import annotations
 
@@ -114,6 +115,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--table", action="store_true", help="one Markdown row per variant (the release, the "
                         "ablation configs, the other backbones): parameters, GMACs, latency fp32 and bf16 "
                         "(--amp, --modules and --backbone are then ignored)")
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
+                        help="the latency columns of --table (default both)")
     return parser
 
 
@@ -164,15 +167,17 @@ def _table(args: argparse.Namespace, device: torch.device) -> int:
         raise InputShapeError(f"--size must be a multiple of 32 for --table (resnet50, mobilenet_v2), got {args.size}")
     print(f"input {args.size}x{args.size}, batch {args.batch_size}, {device}, channels_last {args.channels_last}, "
           f"{torch.get_num_threads()} threads, median of {args.runs} runs after {args.warmup} warm-up")
-    print("| backbone | variant | parameters | GMACs | fp32 ms | bf16 ms |\n|---|---|---:|---:|---:|---:|")
+    columns = "".join(f" {precision} ms |" for precision in args.precisions)
+    print(f"| backbone | variant | parameters | GMACs |{columns}\n|---|---|---:|---:|" + "---:|" * len(args.precisions))
     for backbone, variant in TABLE_VARIANTS:
         model = CDINet(variant, backbone).eval()
-        latency = {amp: statistics.median(measure_latency(model, args.size, args.batch_size, device, args.runs,
-                                                           args.warmup, args.channels_last, amp))
-                   for amp in ("none", "bf16")}
+        latency = ""
+        for precision in args.precisions:
+            times = measure_latency(model, args.size, args.batch_size, device, args.runs, args.warmup,
+                                    args.channels_last, "none" if precision == "fp32" else precision)
+            latency += f" {statistics.median(times) * 1000:.0f} |"
         print(f"| {model.rgb_backbone.spec.title} | {variant.describe()} | {parameter_counts(model)['total']:,} | "
-              f"{count_macs(model, args.size) / 1e9:.1f} | {latency['none'] * 1000:.0f} | {latency['bf16'] * 1000:.0f} |",
-              flush=True)
+              f"{count_macs(model, args.size) / 1e9:.1f} |{latency}", flush=True)
     return 0
 
 

@@ -39,15 +39,17 @@ def run_test_script(*argv):
     return test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv]))
 
 
-@pytest.mark.parametrize("batch_size, channels_last", [(1, True), (4, False)])
-def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp_path, batch_size,
+@pytest.mark.parametrize("backend, batch_size, channels_last", [
+    ("auto", 1, True), ("onnxruntime", 4, True), ("torch", 1, True), ("torch", 4, False)])
+def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp_path, backend, batch_size,
                                              channels_last):
     """The maps the authors' own code wrote with the same weights (PIL/torchvision inputs,
-    their post-processing): every pixel within 1 gray level."""
+    their post-processing): every pixel within 1 gray level, on every backend (auto: the CPU
+    default, onnxruntime)."""
     out = tmp_path / "maps"
     assert run_test_script("--checkpoint", official_checkpoint, "--data-root", rgbd_root, "--datasets", "DES",
                            "--out", out, "--device", "cpu", "--batch-size", batch_size, "--workers", 0,
-                           "--channels-last" if channels_last else "--no-channels-last") == 0
+                           "--backend", backend, "--channels-last" if channels_last else "--no-channels-last") == 0
     expected = sorted(p.name for p in RELEASE_MAPS.iterdir())
     assert sorted(p.name for p in (out / "DES").iterdir()) == expected and len(expected) == 5
     for name in expected:
@@ -60,6 +62,8 @@ def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp
     assert info["preprocess"] == {"resize": "pil", "interpolation": "linear", "depth_scaling": "release",
                                   "depth_resize": "direct"}
     assert info["invert_depth"] == {"DES": False} and info["datasets"]["DES"]["images"] == 5
+    assert info["backend"] == ("onnxruntime" if backend == "auto" else backend)
+    assert info["channels_last"] == (channels_last and backend == "torch")
 
 
 def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_root, tmp_path):
@@ -139,8 +143,15 @@ def test_png_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_onnx_export_matches_pytorch_at_other_batch_and_size(official_checkpoint, tmp_path):
+    """The supported exporter (torch.onnx.export(dynamo=True); the file carries our metadata),
+    dynamic batch, height and width."""
+    import onnx
+
     path = tmp_path / "cdinet.onnx"
     assert run_test_script("--checkpoint", official_checkpoint, "--export-onnx", path, "--size", 64) == 0
+    proto = onnx.load(str(path), load_external_data=False)
+    assert {p.key: p.value for p in proto.metadata_props}["format"] == "cdinet-sod/onnx/1"
+    assert proto.producer_name == "pytorch" and max(o.version for o in proto.opset_import if o.domain == "") >= 18
     model = CDINet().eval()
     load_weights(model, official_checkpoint)
     generator = torch.Generator().manual_seed(0)

@@ -1,0 +1,140 @@
+"""ONNX export with PyTorch's supported exporter, and an onnxruntime model cached per checkpoint.
+
+- ``export_onnx``: ``torch.onnx.export(..., dynamo=True)`` (the ``torch.export`` based exporter
+  that PyTorch recommends; the TorchScript one is deprecated) with a dynamic batch, height and
+  width (multiples of the model's ``input_multiple``), written atomically.
+- ``onnx_difference``: max |logits| difference between the file under onnxruntime and PyTorch.
+- ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` like ``CDINet``, on onnxruntime's CPU
+  provider (test.py's default CPU backend: 2x PyTorch's fp32 on 2-core CPUs, README
+  "Performance").
+- ``cached_onnx``: the export of a checkpoint, kept beside it as ``<stem>.<sha256[:16]>.onnx``
+  (or in ``$XDG_CACHE_HOME/cdinet/onnx`` when that folder is not writable). The file records
+  the checkpoint's full SHA-256 and is used only when it matches, so a changed checkpoint gets a
+  new export (beside it, the stale one is deleted) and no export serves another checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.errors import WeightsError
+
+EXPORT_FORMAT = "cdinet-sod/onnx/1"  # bump when the export changes, so cached files are rebuilt
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_onnx(model: nn.Module, path: Path, size: int, metadata: dict | None = None) -> None:
+    """Export ``model`` (CPU, eval) to ``path`` with dynamic batch/height/width; ``size`` is the
+    example input's side (a multiple of ``model.input_multiple``). ``metadata`` goes into the
+    file's ``metadata_props``. Written to a temporary name, then renamed."""
+    multiple = model.input_multiple
+    batch, height, width = torch.export.Dim("batch", min=1), torch.export.Dim("h", min=1), torch.export.Dim("w", min=1)
+    axes = {0: batch, 2: multiple * height, 3: multiple * width}
+    # Batch 2: torch.export would specialise an example batch of 1 to a constant.
+    example = (torch.randn(2, 3, size, size), torch.randn(2, 1, size, size))
+    with warnings.catch_warnings():
+        # rgb and depth share their Dims on purpose; the exporter warns that it names each axis once.
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+        program = torch.onnx.export(model.eval(), example, None, input_names=["rgb", "depth"],
+                                    output_names=["logits"], dynamic_shapes={"rgb": axes, "depth": axes},
+                                    dynamo=True, verbose=False)
+    program.model.metadata_props.update({"format": EXPORT_FORMAT, **(metadata or {})})
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        program.save(str(tmp), external_data=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class OnnxRuntimeModel:
+    """An ONNX file of ``export_onnx`` as a callable ``(rgb, depth) -> logits`` (CPU tensors)."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.path = Path(path)
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def metadata(self) -> dict:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        inputs = {"rgb": rgb.float().contiguous().numpy(), "depth": depth.float().contiguous().numpy()}
+        (logits,) = self.session.run(None, inputs)
+        return torch.from_numpy(logits)
+
+
+def onnx_difference(path: Path, model: nn.Module, shapes: Iterable[Tuple[int, int, int]]) -> float:
+    """Max |logits(onnxruntime) - logits(PyTorch)| over random inputs of ``(batch, h, w)`` shapes."""
+    runtime = OnnxRuntimeModel(path)
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for batch, height, width in shapes:
+        rgb = torch.randn(batch, 3, height, width, generator=generator)
+        depth = torch.randn(batch, 1, height, width, generator=generator)
+        with torch.inference_mode():
+            expected = model.eval()(rgb, depth)
+        worst = max(worst, float(np.abs(runtime(rgb, depth).numpy() - expected.numpy()).max()))
+    return worst
+
+
+def _cache_folder(checkpoint: Path) -> Path:
+    """Beside the checkpoint if that folder is writable, else the user's cache."""
+    if os.access(checkpoint.parent, os.W_OK):
+        return checkpoint.parent
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    folder = base / "cdinet" / "onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[Path, str]:
+    """The ONNX export of ``model`` (built from ``checkpoint``): ``(path, "reused" | "exported")``.
+
+    The name and the file's metadata carry the checkpoint's SHA-256; a file whose metadata does
+    not match (another checkpoint, an older export format, a damaged file) is exported again.
+    """
+    checkpoint = Path(checkpoint)
+    digest = file_sha256(checkpoint)
+    folder = _cache_folder(checkpoint)
+    path = folder / f"{checkpoint.stem}.{digest[:16]}.onnx"
+    expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
+    if path.is_file():
+        try:
+            metadata = OnnxRuntimeModel(path).metadata
+        except Exception:  # a damaged or foreign file: export again
+            metadata = {}
+        if all(metadata.get(key) == value for key, value in expected.items()):
+            return path, "reused"
+    try:
+        export_onnx(model, path, size, metadata=expected)
+    except Exception as error:
+        raise WeightsError(f"ONNX export of {checkpoint} to {path} failed ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else ''}); use --backend torch") from None
+    if folder == checkpoint.parent:  # exports of this file's earlier contents (a shared cache keeps all)
+        stale = re.compile(re.escape(checkpoint.stem) + r"\.[0-9a-f]{16}\.onnx$")
+        for other in folder.iterdir():
+            if other != path and stale.match(other.name):
+                other.unlink(missing_ok=True)
+    return path, "exported"
