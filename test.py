@@ -41,7 +41,7 @@ from datasets import (DatasetSource, PreprocessConfig, RGBDSODDataset, build_tes
                       list_datasets)
 from utils.layout import find_dataset_folder
 from models import CDINet, build_from_config, load_weights, read_checkpoint
-from models.export import OnnxRuntimeModel, cached_onnx, export_onnx, onnx_difference
+from models.export import cached_onnx, export_onnx, onnx_difference
 from models.postprocess import saliency_maps
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.errors import CDINetError
@@ -244,8 +244,8 @@ def build_runner(model: CDINet, args, backend: str) -> tuple[Any, Dict[str, Any]
     if backend == "torch":
         return (torch.compile(model) if args.compile else model), {}
     tick = time.perf_counter()
-    path, how = cached_onnx(Path(args.checkpoint), model, args.size)
-    return OnnxRuntimeModel(path), {"onnx_file": str(path), "onnx_cache": how,
+    runtime, how = cached_onnx(Path(args.checkpoint), model, args.size)
+    return runtime, {"onnx_file": str(runtime.path), "onnx_cache": how,
                                     "onnx_seconds": round(time.perf_counter() - tick, 2)}
 
 

@@ -96,25 +96,25 @@ class TorchvisionStages(FiveStages):
         """Copy a torchvision ``{builder}`` state dict in. Strict for every stage's parameters and
         BatchNorm buffers; the classifier's keys are ignored. A missing or mis-shaped key raises
         ``ValueError`` naming it."""
-        expected = {
-            f"{path}.{key}": (stage, f"{path.replace('.', '_')}.{key}")
-            for paths, stage in zip(self.spec.stages, self.stages)
-            for path in paths
-            for key in stage.get_submodule(path.replace(".", "_")).state_dict()
-        }
-        problems = []
-        for key, (stage, target) in expected.items():
-            if key not in state_dict:
-                problems.append(f"missing {key}")
-            elif tuple(state_dict[key].shape) != tuple(stage.state_dict()[target].shape):
-                problems.append(f"{key} has shape {tuple(state_dict[key].shape)}, "
-                                f"expected {tuple(stage.state_dict()[target].shape)}")
+        problems, loads = [], []
+        for paths, stage in zip(self.spec.stages, self.stages):
+            source_path = {path.replace(".", "_"): path for path in paths}  # our name -> torchvision's
+            values = {}
+            for key, target in stage.state_dict().items():
+                head, rest = key.split(".", 1)
+                source = f"{source_path[head]}.{rest}"
+                if source not in state_dict:
+                    problems.append(f"missing {source}")
+                elif tuple(state_dict[source].shape) != tuple(target.shape):
+                    problems.append(f"{source} has shape {tuple(state_dict[source].shape)}, expected {tuple(target.shape)}")
+                else:
+                    values[key] = state_dict[source]
+            loads.append((stage, values))
         if problems:
             shown = "; ".join(problems[:4]) + (f" ... ({len(problems)} in all)" if len(problems) > 4 else "")
             raise ValueError(f"not a torchvision {self.spec.builder} state dict: {shown}")
-        for stage in self.stages:
-            stage.load_state_dict({target: state_dict[key] for key, (owner, target) in expected.items()
-                                   if owner is stage}, strict=True)
+        for stage, values in loads:
+            stage.load_state_dict(values, strict=True)
 
 
 class VGG16Stream(VGG16Features):

@@ -109,8 +109,9 @@ def _cache_folder(checkpoint: Path) -> Path:
     return folder
 
 
-def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[Path, str]:
-    """The ONNX export of ``model`` (built from ``checkpoint``): ``(path, "reused" | "exported")``.
+def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[OnnxRuntimeModel, str]:
+    """The ONNX export of ``model`` (built from ``checkpoint``), loaded once on onnxruntime:
+    ``(runtime, "reused" | "exported")``; ``runtime.path`` is the file.
 
     The name and the file's metadata carry the checkpoint's SHA-256; a file whose metadata does
     not match (another checkpoint, an older export format, a damaged file) is exported again.
@@ -122,11 +123,11 @@ def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[Path, st
     expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
     if path.is_file():
         try:
-            metadata = OnnxRuntimeModel(path).metadata
+            runtime = OnnxRuntimeModel(path)
         except Exception:  # a damaged or foreign file: export again
-            metadata = {}
-        if all(metadata.get(key) == value for key, value in expected.items()):
-            return path, "reused"
+            runtime = None
+        if runtime is not None and all(runtime.metadata.get(key) == value for key, value in expected.items()):
+            return runtime, "reused"
     try:
         export_onnx(model, path, size, metadata=expected)
     except Exception as error:
@@ -137,4 +138,4 @@ def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[Path, st
         for other in folder.iterdir():
             if other != path and stale.match(other.name):
                 other.unlink(missing_ok=True)
-    return path, "exported"
+    return OnnxRuntimeModel(path), "exported"
