@@ -41,6 +41,8 @@ from tqdm import tqdm
 from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
                       DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
                       build_train_transform)
+from datasets.layout import pair_samples, scan_source
+from datasets.polarity import AUTO, decide, measure_polarity
 from eval import SODEvaluator
 from models import build_from_config, load_weights
 from models.postprocess import saliency_map
@@ -49,7 +51,7 @@ from utils.checkpoint import (atomic_save, git_sha, latest_checkpoint, list_chec
                               weights_export)
 from utils.cli import run_cli
 from utils.errors import CDINetError, ConfigError
-from utils.config import config_from_dict, load_config, save_config
+from utils.config import backbone_settings, config_from_dict, load_config, save_config
 from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
                         select_device)
 from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, derive_seed,
@@ -83,19 +85,40 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 # ----------------------------------------------------------------------------- data
 def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
-    """``data.train`` entries as DatasetSources; relative paths are under ``data.root``."""
+    """``data.train`` entries as DatasetSources; relative paths are under ``data.root``. An entry's
+    ``invert_depth`` may be ``auto``, resolved by :func:`decide_depth`."""
     root = Path(config["data"]["root"])
     sources = []
-    for entry in config["data"]["train"]:
+    for index, entry in enumerate(config["data"]["train"]):
         entry = {"root": entry} if isinstance(entry, str) else dict(entry)
         unknown = set(entry) - {"root", "list_file", "invert_depth", "name"}
         if unknown:
             raise ConfigError(f"data.train: unknown key(s) {', '.join(sorted(unknown))}")
+        if entry.get("invert_depth", False) not in (True, False, AUTO):
+            raise ConfigError(f"data.train.{index}.invert_depth must be true, false or {AUTO}, "
+                              f"got {entry['invert_depth']!r}")
         path = Path(entry.pop("root"))
         if entry.get("list_file"):
             entry["list_file"] = root / entry["list_file"]
         sources.append(DatasetSource(root / path, **entry))
     return sources
+
+
+def decide_depth(sources: List[DatasetSource], announce: bool) -> Dict[str, Any]:
+    """Measure each training source's depth polarity (docs/datasets.md, "Depth polarity"), apply
+    ``invert_depth: auto``, and warn where the setting contradicts the measurement. Returns the
+    decisions for log.jsonl, by source index."""
+    decisions = {}
+    for index, source in enumerate(sources):
+        samples, _ = pair_samples(scan_source(source, require_gt=True))
+        decision = decide(source.invert_depth, measure_polarity(samples))
+        source.invert_depth = decision.invert
+        decisions[str(index)] = {"root": str(source.root), **decision.to_dict()}
+        warning = decision.warning(f"data.train.{index} ({source.root})", lambda invert: (
+            f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})"))
+        if warning and announce:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+    return decisions
 
 
 def split_validation(names: List[str], config: Dict[str, Any]) -> List[int]:
@@ -115,14 +138,15 @@ def split_validation(names: List[str], config: Dict[str, Any]) -> List[int]:
     return sorted(torch.randperm(len(names), generator=generator)[:count].tolist())
 
 
-def build_datasets(config: Dict[str, Any]):
-    """Training subset (release augmentation) and validation subset (test transform; empty
-    with ``data.val_fraction: 0``, the release)."""
+def build_datasets(config: Dict[str, Any], announce: bool = True):
+    """Training subset (release augmentation), validation subset (test transform; empty with
+    ``data.val_fraction: 0``, the release) and the depth decisions of the sources."""
     sources = resolve_sources(config)
+    depth = decide_depth(sources, announce)
     augment = AugmentConfig.from_dict(config["data"]["augment"])
     preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
     train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess),
-                                skip_bad=config["data"]["skip_bad"])
+                                skip_bad=config["data"]["skip_bad"], skip_option="--set data.skip_bad=true")
     val_full = copy.copy(train_full)  # the same samples, read with the test-time transform
     val_full.transform = build_test_transform(augment.size, preprocess)
     val_indices = split_validation([s.name for s in train_full.samples], config)
@@ -130,7 +154,7 @@ def build_datasets(config: Dict[str, Any]):
     train_indices = [i for i in range(len(train_full)) if i not in held_out]
     if not train_indices:
         raise ConfigError("no training samples left after holding out the validation split")
-    return Subset(train_full, train_indices), Subset(val_full, val_indices)
+    return Subset(train_full, train_indices), Subset(val_full, val_indices), depth
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -157,7 +181,7 @@ class NonFiniteLoss(TrainingError):
     pass
 
 
-def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, state, writer,
+def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch: str, state, writer,
                     progress: bool) -> Dict[str, float]:
     """One pass over ``loader``; returns the epoch's mean loss and this session's images/s.
 
@@ -168,7 +192,7 @@ def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, sta
     train_cfg = config["train"]
     clip = config["optim"]["grad_clip_value"]
     seen, start = 0, time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch}/{train_cfg['epochs']}", unit="batch",
+    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch",
                disable=not progress, dynamic_ncols=True, leave=False)
     for batch in bar:
         rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
@@ -180,7 +204,7 @@ def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, sta
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLoss(
-                f"non-finite loss ({loss_value}) at epoch {epoch}, step {state['step'] + 1}; "
+                f"non-finite loss ({loss_value}) at epoch {epoch.split('/')[0]}, step {state['step'] + 1}; "
                 f"the run stopped without saving, its last good checkpoint is kept "
                 f"(try a lower optim.lr or train.amp=none)")
         optimizer.zero_grad(set_to_none=True)
@@ -204,6 +228,25 @@ def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch, sta
             break
     return {"loss": state["epoch_loss_sum"] / max(state["epoch_images"], 1),
             "images_per_s": seen / (time.perf_counter() - start)}
+
+
+def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
+    """The epochs the run will reach: ``train.epochs``, or fewer when ``train.max_steps`` stops it."""
+    if not train_cfg["max_steps"]:
+        return train_cfg["epochs"]
+    return min(train_cfg["epochs"], math.ceil(train_cfg["max_steps"] / max(batches_per_epoch, 1)))
+
+
+def finished(checkpoint: Dict[str, Any], config: Dict[str, Any]) -> Optional[str]:
+    """Why the run of ``checkpoint`` has nothing left to do under ``config``, or None."""
+    state, train_cfg = checkpoint["state"], config["train"]
+    if state["batch_in_epoch"]:
+        return None
+    if state["epochs_done"] >= train_cfg["epochs"]:
+        return f"it finished epoch {state['epochs_done']} of train.epochs {train_cfg['epochs']}"
+    if train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"]:
+        return f"it reached train.max_steps {train_cfg['max_steps']} (step {state['step']})"
+    return None
 
 
 def unnormalise(rgb: torch.Tensor, depth: torch.Tensor):
@@ -247,8 +290,10 @@ def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides:
         run_dir = Path(load_config(config_path or DEFAULT_CONFIG, overrides)["log"]["dir"])
     elif Path(resume).is_dir():
         run_dir = Path(resume)
-    else:
+    elif Path(resume).is_file():
         return Path(resume)
+    else:
+        raise TrainingError(f"--resume {resume}: no such run folder or checkpoint file")
     path = latest_checkpoint(run_dir)
     if path is None:
         raise TrainingError(f"--resume: no checkpoint (ckpt_e*_s*.pth) in {run_dir}")
@@ -312,8 +357,24 @@ def gather_checksums(model, dist: DistInfo, device) -> List[List[float]]:
 
 
 # ----------------------------------------------------------------------------- main
+def check_files(config: Dict[str, Any]) -> None:
+    """Files a new run needs, checked before any data is read or worker started."""
+    init, weights = config["model"]["init"], backbone_settings(config["model"])["weights"]
+    if init and not Path(init).is_file():
+        raise ConfigError(f"model.init: file not found: {init}")
+    if str(weights).lower() not in ("imagenet", "none") and not Path(weights).is_file():
+        raise ConfigError(f"model.backbone.weights {str(weights)!r} is none of: imagenet, none (a random init), "
+                          f"or the path of an existing file")
+
+
 def main(args: argparse.Namespace) -> int:
     config, resume_path, checkpoint = resolve_run(args)
+    if checkpoint is None:
+        check_files(config)
+    elif (reason := finished(checkpoint, config)) is not None:
+        print(f"nothing to resume: the run of {resume_path} is finished ({reason}); nothing was changed. "
+              f"To train on, add --allow-changes --set train.epochs=N (N > {checkpoint['state']['epochs_done']})")
+        return 0
     device = select_device(config["train"]["device"], local_rank_from_env())
     dist = init_distributed(device)
     try:
@@ -344,7 +405,7 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
         torch.use_deterministic_algorithms(True)
     seed_everything(train_cfg["seed"])  # same model init on every rank
 
-    train_set, val_set = build_datasets(config)
+    train_set, val_set, depth = build_datasets(config, announce=dist.is_main)
     sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
     train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
     val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
@@ -376,10 +437,11 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
-        if resume_path is not None:
-            with open(run_dir / "log.jsonl", "a") as log:
+        with open(run_dir / "log.jsonl", "a") as log:
+            if resume_path is not None:
                 log.write(json.dumps({"event": "resume", "checkpoint": str(resume_path),
                                       "changes": list(args.set), "device": args.device}) + "\n")
+            log.write(json.dumps({"event": "depth", "train": depth}) + "\n")
         writer = SummaryWriter(run_dir / "tensorboard")
         where = f"resuming {resume_path} at epoch {state['epochs_done'] + 1}" if resume_path else "new run"
         print(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
@@ -392,7 +454,7 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
         return save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, current_state,
                                         config, config["checkpoint"]["keep_last"])
 
-    epochs = train_cfg["epochs"]
+    epochs = planned_epochs(train_cfg, len(train_loader))
     try:
         for epoch in range(state["epochs_done"] + 1, epochs + 1):
             if state["batch_in_epoch"] == 0:  # a fresh epoch: its randomness depends on (seed, epoch, rank)
@@ -402,8 +464,8 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
             train_set.dataset.augmentation_seed = derive_seed(train_cfg["seed"], epoch)
             sampler.set_epoch(epoch)
             sampler.skip_first(state["batch_in_epoch"] * train_cfg["batch_size"])
-            stats = train_one_epoch(net, train_loader, optimizer, scaler, config, device, epoch, state,
-                                    writer, progress=dist.is_main)
+            stats = train_one_epoch(net, train_loader, optimizer, scaler, config, device, f"{epoch}/{epochs}",
+                                    state, writer, progress=dist.is_main)
             scheduler.step()
             state.update(epochs_done=epoch, batch_in_epoch=0, epoch_loss_sum=0.0, epoch_images=0)
             last = epoch == epochs or (train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"])

@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
 from utils.cli import run_cli
 from utils.errors import DatasetError
-from utils.images import bit_depth, minmax_depth, read_depth_raw, read_gt, read_rgb
-from .layout import (DatasetSource, find_role_dirs, pair_samples,
-                     scan_source)
+from utils.images import bit_depth, read_depth_raw, read_gt, read_rgb
+from .layout import DatasetSource, find_role_dirs, pair_samples, scan_source
+from .polarity import Polarity, object_background_means
 
 EXAMPLES = """examples:
   python -m datasets.check data/RGBD_for_train
@@ -30,7 +28,6 @@ EXAMPLES = """examples:
   python -m datasets.check data/test/NJU2K data/test/NLPR data/test/DES
 """
 SHOWN = 5  # names listed per problem
-BRIGHT, DARK = 0.7, 0.3  # fraction of samples brighter inside the GT for a clear verdict
 
 
 def _names(items: Sequence[str]) -> str:
@@ -99,8 +96,7 @@ def audit(root: Path) -> Audit:
 
 def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
     """Decode every paired sample; report bad files, sizes, bit depths and polarity."""
-    gt_mismatch, depth_sizes, bits = [], Counter(), Counter()
-    brighter, inside_means, outside_means = 0, [], []
+    gt_mismatch, depth_sizes, bits, means = [], Counter(), Counter(), []
     for sample in tqdm(samples, desc=f"checking {report.name}", unit="sample", leave=False,
                        disable=None if len(samples) >= 100 else True):
         try:
@@ -120,12 +116,8 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
             gt_mismatch.append(f"{Path(sample.gt).name} {gt.shape[1]}x{gt.shape[0]} vs RGB "
                                f"{w}x{h}")
             continue
-        inside = gt > 127
-        if inside.any() and not inside.all():
-            depth = cv2.resize(minmax_depth(raw), (w, h), interpolation=cv2.INTER_LINEAR)
-            inside_means.append(float(depth[inside].mean()))
-            outside_means.append(float(depth[~inside].mean()))
-            brighter += inside_means[-1] > outside_means[-1]
+        if (pair := object_background_means(raw, gt)) is not None:
+            means.append(pair)
     report.add("bad files", f"{len(bad_files)}: {_names(bad_files)}" if bad_files else "none",
                errors=len(bad_files))
     if gt_mismatch:
@@ -136,22 +128,17 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
     if not gt_mismatch and not depth_sizes:
         report.add("sizes", "RGB, depth and GT sizes match")
     report.add("depth", ", ".join(f"{b}: {n}" for b, n in bits.most_common()) or "none read")
-    report.add("polarity", _polarity(brighter, inside_means, outside_means))
+    report.add("polarity", _polarity(Polarity.from_pairs(means)))
 
 
-def _polarity(brighter: int, inside: list[float], outside: list[float]) -> str:
+def _polarity(polarity: Polarity) -> str:
     """Verdict on near = bright/dark from per-sample mean depth inside vs outside the GT."""
-    n = len(inside)
-    if n == 0:
-        return "unknown (no GT with both object and background pixels)"
-    share = brighter / n
-    stats = (f"mean depth {np.mean(inside):.2f} inside the GT vs {np.mean(outside):.2f} "
-             f"outside; brighter inside in {brighter}/{n} samples")
-    if share >= BRIGHT:
-        return f"near = bright ({stats}): CDINet's convention, keep invert_depth=False"
-    if share <= DARK:
-        return f"near = dark ({stats}): set invert_depth=True for CDINet"
-    return f"unclear ({stats}): inspect some depth maps before choosing invert_depth"
+    advice = {"near = bright": "CDINet's convention, keep invert_depth=False",
+              "near = dark": "set invert_depth=True for CDINet (or auto)",
+              "unclear": "inspect some depth maps before choosing invert_depth"}
+    if polarity.verdict == "unknown":
+        return f"unknown ({polarity.evidence()})"
+    return f"{polarity.verdict} ({polarity.evidence()}): {advice[polarity.verdict]}"
 
 
 def dataset_roots(root: Path) -> list[Path]:

@@ -22,6 +22,7 @@ are left as they are: calling ``cv2.setNumThreads`` in a forked worker deadlocke
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable, Sequence, Union
 
@@ -87,6 +88,8 @@ class RGBDSODDataset(Dataset):
             a warning names them. Without it, structural problems (missing folder or file,
             empty folder or file, unpaired stem) raise at construction and undecodable files
             or a GT/RGB size mismatch raise when the sample is loaded.
+        skip_option: how the caller's user turns ``skip_bad`` on, named in the error
+            (train.py: ``--set data.skip_bad=true``, test.py: ``--skip-bad``).
 
     Attributes: ``samples`` (list of :class:`Sample`, with paths), ``skipped`` (list of
     :class:`BadSample`), ``sources``, ``load_gt``, ``augmentation_seed``.
@@ -95,7 +98,7 @@ class RGBDSODDataset(Dataset):
     augmentation_seed: int | None = None
 
     def __init__(self, sources: Union[SourceLike, Sequence[SourceLike]], transform: Transform,
-                 load_gt: bool = True, skip_bad: bool = False):
+                 load_gt: bool = True, skip_bad: bool = False, skip_option: str = "skip_bad=True"):
         if isinstance(sources, (DatasetSource, str)) or hasattr(sources, "__fspath__"):
             sources = [sources]
         self.sources = [as_source(s) for s in sources]
@@ -110,8 +113,8 @@ class RGBDSODDataset(Dataset):
             self.samples += samples
             self.skipped += bad
         if self.skipped and not skip_bad:
-            raise DatasetError(bad_samples_message(self.skipped) + "; pass skip_bad=True to skip "
-                               "them or run `python -m datasets.check ROOT` for a full audit")
+            raise DatasetError(bad_samples_message(self.skipped) + f"; {skip_option} skips them, "
+                               "`python -m datasets.check ROOT` audits every file")
         if skip_bad:
             self._drop_unloadable()
             if self.skipped:
@@ -119,6 +122,10 @@ class RGBDSODDataset(Dataset):
         if not self.samples:
             roots = ", ".join(str(s.root) for s in self.sources)
             raise DatasetError(f"{roots}: no usable samples")
+
+    def set_invert_depth(self, invert: bool) -> None:
+        """Invert (or stop inverting) the depth of every sample (test.py's per-dataset decision)."""
+        self.samples = [dataclasses.replace(sample, invert_depth=invert) for sample in self.samples]
 
     def _drop_unloadable(self) -> None:
         """Read every sample once; move those that fail into ``self.skipped``."""

@@ -25,8 +25,9 @@ class DatasetSource:
 
     ``list_file``: optional text file of stems (one per line, extensions and ``#`` comments
     allowed), as given or relative to ``root``; only those samples are used.
-    ``invert_depth``: use ``1 - depth`` after min-max normalisation, for datasets stored with
-    near = dark (CDINet expects near = bright; ``python -m datasets.check`` tells which).
+    ``invert_depth``: invert the depth (``255 - d`` for 8-bit maps on the release's path, ``1 - d``
+    after min-max otherwise), for datasets stored with near = dark (CDINet expects near = bright;
+    ``datasets/polarity.py`` measures which; train.py and test.py resolve ``"auto"`` to a bool).
     ``name``: the ``"dataset"`` field of its samples; defaults to the root folder's name.
     """
 

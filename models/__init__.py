@@ -5,8 +5,10 @@
 >>> load_weights(model, "CDINet.pth")                 # the authors' release or our checkpoints
 >>> logits = model(rgb, depth)                        # (B,3,H,W), (B,1,H,W) -> (B,1,H,W)
 >>> build_model("resnet50", "imagenet", {"ddr": False})  # another backbone, an ablation
+>>> model, config = model_from_checkpoint("runs/x/weights_final.pth")  # built as it was trained
 """
-from typing import Any, Mapping
+import os
+from typing import Any, Dict, Mapping, Tuple, Union
 
 from utils.checkpoint import read_checkpoint
 from utils.config import backbone_settings
@@ -40,6 +42,19 @@ def build_from_config(model_config: Mapping[str, Any], with_backbone_weights: bo
                        model_config.get("modules"))
 
 
+def model_from_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], origin: str | None = None
+                          ) -> Tuple[CDINet, Dict[str, Any]]:
+    """The model a checkpoint holds, in eval mode, and the config saved with it (``{}`` for the
+    authors' file): built with the backbone and ablation switches of that config (the release's
+    without one), weights loaded strictly. ``source``: a path or an already loaded checkpoint."""
+    content = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
+    saved = content.get("config") if isinstance(content, Mapping) else None
+    config = dict(saved) if isinstance(saved, Mapping) else {}
+    model = build_from_config(config.get("model", {}), with_backbone_weights=False)
+    load_weights(model, content, origin=origin or (str(source) if isinstance(source, (str, os.PathLike)) else None))
+    return model.eval(), config
+
+
 __all__ = [
     "BACKBONES",
     "CDINet",
@@ -50,6 +65,7 @@ __all__ = [
     "build_model",
     "init_backbone",
     "load_weights",
+    "model_from_checkpoint",
     "official_to_project_key",
     "read_checkpoint",
 ]

@@ -88,6 +88,13 @@ class CDINet(nn.Module):
     def describe(self) -> str:
         return describe_model(self.variant, self.backbone_name)
 
+    def check_input_size(self, size: int, option: str) -> None:
+        """The one input-size rule: a side must be a multiple of the backbone's deepest stride
+        (``input_multiple``); ``option`` names the setting in the error (``--size``, ...)."""
+        if size % self.input_multiple:
+            raise InputShapeError(f"{option} must be a multiple of {self.input_multiple} for "
+                                  f"{self.describe()}, got {size}")
+
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # the ONNX export traces with example shapes
             check_inputs(rgb, depth, self.input_multiple)

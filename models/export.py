@@ -7,14 +7,14 @@
 - ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` like ``CDINet``, on onnxruntime's CPU
   provider (test.py's default CPU backend: 2x PyTorch's fp32 on 2-core CPUs, README
   "Performance").
-- ``cached_onnx``: the export of a checkpoint, kept beside it as ``<stem>.<sha256[:16]>.onnx``
-  (or in ``$XDG_CACHE_HOME/cdinet/onnx`` when that folder is not writable). The file records
-  the checkpoint's full SHA-256 and is used only when it matches, so a changed checkpoint gets a
-  new export (beside it, the stale one is deleted) and no export serves another checkpoint.
+- ``cached_onnx``: the export of a checkpoint, kept in ``cache_dir`` when given, else beside
+  the checkpoint as ``<stem>.<sha256[:16]>.onnx`` (or in ``$XDG_CACHE_HOME/cdinet/onnx`` when
+  that folder is not writable). The file records the checkpoint's full SHA-256 and is used only
+  when it matches, so a changed checkpoint gets a new export (beside it, the stale one is
+  deleted) and no export serves another checkpoint.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -25,17 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils.checkpoint import file_sha256
 from utils.errors import WeightsError
 
 EXPORT_FORMAT = "cdinet-sod/onnx/1"  # bump when the export changes, so cached files are rebuilt
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_onnx(model: nn.Module, path: Path, size: int, metadata: dict | None = None) -> None:
@@ -99,43 +92,58 @@ def onnx_difference(path: Path, model: nn.Module, shapes: Iterable[Tuple[int, in
     return worst
 
 
-def _cache_folder(checkpoint: Path) -> Path:
-    """Beside the checkpoint if that folder is writable, else the user's cache."""
-    if os.access(checkpoint.parent, os.W_OK):
+def cache_folder(checkpoint: Path, cache_dir: Path | None = None) -> Path:
+    """Where the export of ``checkpoint`` goes: ``cache_dir`` when given, else beside the
+    checkpoint if that folder is writable, else the user's cache."""
+    if cache_dir is not None:
+        folder = Path(cache_dir)
+    elif os.access(checkpoint.parent, os.W_OK):
         return checkpoint.parent
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    folder = base / "cdinet" / "onnx"
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdinet" / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def cached_onnx(checkpoint: Path, model: nn.Module, size: int) -> Tuple[OnnxRuntimeModel, str]:
-    """The ONNX export of ``model`` (built from ``checkpoint``), loaded once on onnxruntime:
-    ``(runtime, "reused" | "exported")``; ``runtime.path`` is the file.
+def cached_path(checkpoint: Path, digest: str, cache_dir: Path | None = None) -> Path:
+    """The file name of the export of ``checkpoint`` (SHA-256 ``digest``)."""
+    return cache_folder(checkpoint, cache_dir) / f"{checkpoint.stem}.{digest[:16]}.onnx"
+
+
+def load_cached(path: Path, digest: str) -> OnnxRuntimeModel | None:
+    """The export at ``path`` on onnxruntime if it is one of the checkpoint with ``digest``."""
+    if not path.is_file():
+        return None
+    try:
+        runtime = OnnxRuntimeModel(path)
+    except Exception:  # a damaged or foreign file: export again
+        return None
+    expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
+    return runtime if all(runtime.metadata.get(key) == value for key, value in expected.items()) else None
+
+
+def cached_onnx(checkpoint: Path, model: nn.Module, size: int, digest: str | None = None,
+                cache_dir: Path | None = None) -> Tuple[OnnxRuntimeModel, str]:
+    """The ONNX export of ``model`` (built from ``checkpoint``, whose SHA-256 is ``digest``),
+    loaded once on onnxruntime: ``(runtime, "reused" | "exported")``; ``runtime.path`` is the file.
 
     The name and the file's metadata carry the checkpoint's SHA-256; a file whose metadata does
     not match (another checkpoint, an older export format, a damaged file) is exported again.
     """
     checkpoint = Path(checkpoint)
-    digest = file_sha256(checkpoint)
-    folder = _cache_folder(checkpoint)
-    path = folder / f"{checkpoint.stem}.{digest[:16]}.onnx"
-    expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
-    if path.is_file():
-        try:
-            runtime = OnnxRuntimeModel(path)
-        except Exception:  # a damaged or foreign file: export again
-            runtime = None
-        if runtime is not None and all(runtime.metadata.get(key) == value for key, value in expected.items()):
-            return runtime, "reused"
+    digest = digest or file_sha256(checkpoint)
+    path = cached_path(checkpoint, digest, cache_dir)
+    runtime = load_cached(path, digest)
+    if runtime is not None:
+        return runtime, "reused"
     try:
-        export_onnx(model, path, size, metadata=expected)
+        export_onnx(model, path, size, metadata={"format": EXPORT_FORMAT, "checkpoint_sha256": digest})
     except Exception as error:
         raise WeightsError(f"ONNX export of {checkpoint} to {path} failed ({type(error).__name__}: "
                            f"{str(error).splitlines()[0] if str(error) else ''}); use --backend torch") from None
-    if folder == checkpoint.parent:  # exports of this file's earlier contents (a shared cache keeps all)
+    if path.parent == checkpoint.parent:  # exports of this file's earlier contents (a shared cache keeps all)
         stale = re.compile(re.escape(checkpoint.stem) + r"\.[0-9a-f]{16}\.onnx$")
-        for other in folder.iterdir():
+        for other in path.parent.iterdir():
             if other != path and stale.match(other.name):
                 other.unlink(missing_ok=True)
     return OnnxRuntimeModel(path), "exported"

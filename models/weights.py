@@ -202,7 +202,8 @@ def imagenet_state_dict(spec: BackboneSpec, download_timeout: float = 20.0) -> S
         raise WeightsError(
             f"ImageNet {spec.title} weights are not cached and could not be downloaded ({type(error).__name__}). "
             f"Put {os.path.basename(url)} (from {url}) at {cached}, "
-            f"or pass a torchvision {spec.title} state-dict file as the backbone path (model.backbone.weights)"
+            f"or pass a torchvision {spec.title} state-dict file as the backbone path (model.backbone.weights), "
+            f"or train from a random init: --set model.backbone.weights=none"
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)

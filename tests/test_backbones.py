@@ -190,7 +190,7 @@ def test_train_and_test_scripts_with_a_backbone_config(synthetic_root, tmp_path)
     args = test_script.get_args_parser().parse_args(["--checkpoint", str(run / "weights_final.pth"),
                                                      "--data-root", str(FIXTURES / "rgbd"), "--out", str(out)])
     assert test_script.main(args) == 0
-    info = json.loads((out / "test_info.json").read_text())
+    info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert info["model"] == {"backbone": "mobilenet_v2", **ModelVariant().to_dict()} and info["size"] == 64
 
 
@@ -200,18 +200,26 @@ def test_configs_written_before_backbones_still_load():
     assert config["model"]["backbone"] == {"name": "vgg16", "weights": "none"}
 
 
-def test_torch_hub_builds_a_backbone(tmp_path):
+def test_torch_hub_builds_the_model_its_checkpoint_holds(tmp_path):
+    """The backbone and switches come from the checkpoint's saved config; arguments that
+    contradict it are refused, naming both."""
     torch.manual_seed(2)
     source = CDINet(ModelVariant(dse=False), "mobilenet_v2").eval()
     path = tmp_path / "w.pth"
     torch.save(weights_export(source.state_dict(), {"model": {"backbone": {"name": "mobilenet_v2"},
                                                               "modules": {"dse": False}}}), path)
-    model = torch.hub.load(str(ROOT), "cdinet", source="local", backbone="mobilenet_v2", dse=False, weights=str(path))
+    model = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path))
+    assert model.backbone_name == "mobilenet_v2" and model.variant == ModelVariant(dse=False) and not model.training
     rgb, depth = torch.randn(1, 3, 64, 32), torch.randn(1, 1, 64, 32)
     with torch.no_grad():
         assert torch.equal(model(rgb, depth), source(rgb, depth))
-    with pytest.raises(WeightsError, match=re.escape("holds DSE off, fusion concat, MobileNetV2 (backbone mobilenet_v2")):
-        torch.hub.load(str(ROOT), "cdinet", source="local", dse=False, weights=str(path))
+    again = torch.hub.load(str(ROOT), "cdinet", source="local", backbone="mobilenet_v2", dse=False, weights=str(path))
+    assert again.backbone_name == "mobilenet_v2"
+    with pytest.raises(WeightsError, match=re.escape("holds DSE off, fusion concat, MobileNetV2 (")
+                       + ".*asked for backbone=vgg16, dse=True"):
+        torch.hub.load(str(ROOT), "cdinet", source="local", backbone="vgg16", dse=True, weights=str(path))
+    built = torch.hub.load(str(ROOT), "cdinet", source="local", backbone="mobilenet_v2", ddr=False)
+    assert built.backbone_name == "mobilenet_v2" and built.variant == ModelVariant(ddr=False)
 
 
 def test_model_cards_count_what_the_tests_count(capsys):

@@ -224,7 +224,7 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
         build_model(weights_backbone="imagenet")
     message = str(info.value)
     assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in message
-    assert "backbone path" in message and "\n" not in message
+    assert "backbone path" in message and "--set model.backbone.weights=none" in message and "\n" not in message
 
 
 def test_untouched_backbone_with_none():

@@ -56,7 +56,7 @@ def test_dmra_layout_under_another_name_runs_and_evaluates(weights, tmp_path):
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     assert metrics["results"]["maps"]["DES"]["n_images"] == 5
     info = json.loads((out / "test_info.json").read_text())
-    assert info["folders"] == {"DES": str(data / "RGBD135")}
+    assert list(info["datasets"]) == ["DES"] and info["datasets"]["DES"]["folder"] == str(data / "RGBD135")
 
 
 def test_every_dataset_under_the_root_by_default_and_gt_is_optional(weights, tmp_path):
@@ -89,7 +89,21 @@ def test_a_bad_dataset_stops_the_run_before_any_map_is_written(weights, tmp_path
     result = subprocess.run([sys.executable, "test.py", "--checkpoint", str(weights), "--data-root", str(data),
                              "--out", str(out), "--size", "64"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "RGBD_data_4" in result.stderr and result.stderr.count("\n") == 1
+    assert "--skip-bad skips them" in result.stderr  # the option test.py has, not the dataset's argument
     assert not out.exists()  # A was not written either
+    assert run("--checkpoint", weights, "--data-root", data, "--out", out, "--size", 64, "--backend", "torch",
+               "--skip-bad") == 0
+    assert len(list((out / "B").glob("*.png"))) == 4 and len(list((out / "A").glob("*.png"))) == 5
+    record = json.loads((out / "test_info.json").read_text())["datasets"]["B"]
+    assert record["images"] == 4 and len(record["skipped"]) == 1 and "RGBD_data_4" in record["skipped"][0]
+
+
+def test_a_data_root_one_level_too_deep_names_its_parent(weights, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "DES")
+    with pytest.raises(test_script.TestError, match=r"--data-root .*/data/DES is itself a dataset folder \(RGB/ and "
+                       r"depth/ inside\): pass its parent, --data-root .*/data --datasets DES"):
+        run("--checkpoint", weights, "--data-root", data / "DES", "--out", tmp_path / "maps")
 
 
 @pytest.mark.parametrize("argv, words", [

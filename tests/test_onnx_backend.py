@@ -17,6 +17,7 @@ import torch
 from models import CDINet, ModelVariant
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
+from utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
@@ -39,9 +40,9 @@ def save_weights(path: Path, seed: int) -> Path:
 
 def run(checkpoint: Path, out: Path, *extra) -> dict:
     argv = ["--checkpoint", str(checkpoint), "--data-root", str(FIXTURES / "rgbd"), "--datasets", "DES",
-            "--out", str(out), *extra]
+            "--out", str(out), *(str(e) for e in extra)]
     assert test_script.main(test_script.get_args_parser().parse_args(argv)) == 0
-    return json.loads((out / "test_info.json").read_text())
+    return json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
 
 
 def maps(folder: Path) -> dict:
@@ -53,16 +54,24 @@ def max_difference(a: dict, b: dict) -> int:
     return max(int(np.abs(a[k] - b[k]).max()) for k in a)
 
 
-def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path):
+def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, capsys):
     (tmp_path / "ckpt").mkdir()
     checkpoint = save_weights(tmp_path / "ckpt" / "w.pth", seed=0)
     first = run(checkpoint, tmp_path / "a")
     assert first["backend"] == "onnxruntime" and first["onnx_cache"] == "exported"
     cached = Path(first["onnx_file"])
     assert cached.parent == checkpoint.parent and cached.name.startswith("w.") and cached.suffix == ".onnx"
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes[0].startswith("note: exporting the model to ONNX for onnxruntime, once per checkpoint")
+    assert str(cached) in notes[0] and "--onnx-cache DIR keeps exports elsewhere" in notes[0]
+    assert notes[1].startswith("note: exported in ") and f"{cached} (" in notes[1] and notes[1].endswith(" MB)")
     stamp = cached.stat().st_mtime_ns
     again = run(checkpoint, tmp_path / "b")
     assert again["onnx_cache"] == "reused" and again["onnx_file"] == str(cached) and cached.stat().st_mtime_ns == stamp
+    assert "exporting" not in capsys.readouterr().err
+    elsewhere = run(checkpoint, tmp_path / "e", "--onnx-cache", tmp_path / "cache")
+    assert Path(elsewhere["onnx_file"]).parent == tmp_path / "cache" and elsewhere["onnx_cache"] == "exported"
+    assert cached.exists() and sorted(p.name for p in (tmp_path / "cache").iterdir()) == [cached.name]
     assert max_difference(maps(tmp_path / "a"), maps(tmp_path / "b")) == 0
     torch_maps = run(checkpoint, tmp_path / "t", "--backend", "torch")
     assert torch_maps["backend"] == "torch" and max_difference(maps(tmp_path / "a"), maps(tmp_path / "t")) <= 1
@@ -88,7 +97,7 @@ def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path):
 
 def test_onnxruntime_backend_refuses_what_it_cannot_run(tmp_path):
     checkpoint = save_weights(tmp_path / "w.pth", seed=0)
-    with pytest.raises(test_script.TestError, match="--backend onnxruntime runs fp32 on the CPU only; "
+    with pytest.raises(ConfigError, match="--backend onnxruntime runs fp32 on the CPU only; "
                                                     "not with: --amp bf16, --compile"):
         run(checkpoint, tmp_path / "out", "--backend", "onnxruntime", "--amp", "bf16", "--compile")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*.onnx"))

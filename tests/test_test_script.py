@@ -1,6 +1,8 @@
 """test.py: the authors' weights give the authors' maps; settings, errors, ONNX."""
+import hashlib
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,21 +15,15 @@ import torch
 
 from models import CDINet, load_weights
 from tests.conftest import FIXTURES
-from tests.keyed_weights import keyed_official_state_dict
+from utils.checkpoint import weights_export
+from utils.files import atomic_folder, atomic_write, atomic_write_bytes
+from utils.images import encode_png
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("test_script", ROOT / "test.py")
 test_script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(test_script)
 RELEASE_MAPS = FIXTURES / "reference" / "release_maps_seed0" / "DES"
-
-
-@pytest.fixture(scope="module")
-def official_checkpoint(tmp_path_factory):
-    """Keyed seed-0 weights in the authors' layout, saved as DataParallel would (``module.``)."""
-    path = tmp_path_factory.mktemp("ckpt") / "CDINet.pth"
-    torch.save({f"module.{k}": v for k, v in keyed_official_state_dict(0).items()}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +53,12 @@ def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp
         ours = cv2.imread(str(out / "DES" / name), cv2.IMREAD_UNCHANGED)
         assert ours.dtype == np.uint8 and ours.shape == release.shape == (480, 640)
         assert np.abs(ours.astype(int) - release.astype(int)).max() <= 1, name
-    info = json.loads((out / "test_info.json").read_text())
+    record = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]
+    info = record["settings"]
     assert info["release_pixel_path"] is True and info["size"] == 256
     assert info["preprocess"] == {"resize": "pil", "interpolation": "linear", "depth_scaling": "release",
                                   "depth_resize": "direct"}
-    assert info["invert_depth"] == {"DES": False} and info["datasets"]["DES"]["images"] == 5
+    assert record["depth"]["invert"] is False and record["images"] == 5
     assert info["backend"] == ("onnxruntime" if backend == "auto" else backend)
     assert info["channels_last"] == (channels_last and backend == "torch")
 
@@ -76,7 +73,7 @@ def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_roo
     worst = max(np.abs(cv2.imread(str(out / "DES" / p.name), 0).astype(int)
                        - cv2.imread(str(p), 0).astype(int)).max() for p in RELEASE_MAPS.iterdir())
     assert worst > 20
-    info = json.loads((out / "test_info.json").read_text())
+    info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert info["release_pixel_path"] is False and info["settings_from"]["resize"] == "command line"
     assert info["preprocess"]["depth_scaling"] == "minmax"
 
@@ -90,7 +87,7 @@ def test_our_checkpoint_is_tested_with_its_training_settings(rgbd_root, tmp_path
     out = tmp_path / "maps"
     assert run_test_script("--checkpoint", path, "--data-root", rgbd_root, "--datasets", "DES", "--out", out,
                            "--device", "cpu", "--depth-scaling", "minmax") == 0
-    info = json.loads((out / "test_info.json").read_text())
+    info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert info["size"] == 64 and info["settings_from"]["size"] == "checkpoint config"
     assert info["preprocess"] == {"resize": "opencv", "interpolation": "area", "depth_scaling": "minmax",
                                   "depth_resize": "direct"}
@@ -121,25 +118,36 @@ def test_cli_error_is_one_line(rgbd_root, tmp_path):
     assert result.stderr.strip() == f"error: weights file not found: {tmp_path / 'missing.pth'}"
 
 
-def test_png_write_is_atomic(tmp_path, monkeypatch):
-    """A write that dies half-way leaves the previous map intact and no temporary file."""
+def test_map_and_folder_writes_are_atomic(tmp_path):
+    """A write that dies half-way leaves the previous map intact and no temporary file; a
+    dataset folder that fails part-way leaves the previous folder as it was."""
     old = np.zeros((48, 64), np.uint8)
     new = (np.arange(64 * 48) % 256).astype(np.uint8).reshape(48, 64)
-    test_script.write_png_atomic(tmp_path / "a.png", old)
-    real_write = Path.write_bytes
+    atomic_write_bytes(tmp_path / "a.png", encode_png(old))
+    data = encode_png(new)
 
-    def dying_write(self, data):
-        real_write(self, data[: len(data) // 2])  # half the bytes reach the disk, then a crash
+    def dying_write(stream):
+        stream.write(data[: len(data) // 2])  # half the bytes reach the disk, then a crash
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", dying_write)
     with pytest.raises(OSError, match="No space left"):
-        test_script.write_png_atomic(tmp_path / "a.png", new)
-    monkeypatch.setattr(Path, "write_bytes", real_write)
+        atomic_write(tmp_path / "a.png", dying_write)
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
     assert np.array_equal(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), old)
-    test_script.write_png_atomic(tmp_path / "a.png", new)
+    atomic_write_bytes(tmp_path / "a.png", data)
     assert np.array_equal(cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED), new)
+
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(tmp_path / "DES") as partial:
+            (partial / "x.png").write_bytes(data)
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+    (tmp_path / "DES").mkdir()
+    (tmp_path / "DES" / "old.png").write_bytes(b"old")
+    with atomic_folder(tmp_path / "DES") as partial:
+        (partial / "x.png").write_bytes(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DES", "a.png"]
+    assert [p.name for p in (tmp_path / "DES").iterdir()] == ["x.png"]
 
 
 def test_onnx_export_matches_pytorch_at_other_batch_and_size(official_checkpoint, tmp_path):
@@ -162,3 +170,40 @@ def test_onnx_export_matches_pytorch_at_other_batch_and_size(official_checkpoint
         expected = model(rgb, depth).numpy()
     assert onnx_logits.shape == (2, 1, 96, 128)
     assert np.abs(onnx_logits - expected).max() < 1e-3
+
+
+def test_records_survive_a_rerun_of_some_datasets(tmp_path):
+    """test_info.json describes every dataset folder in --out: re-running one with --overwrite
+    replaces its maps and record and keeps the other's; a record of the former single-record
+    format is kept as the record of its datasets."""
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "w.pth"
+    torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), checkpoint)
+    data, out = tmp_path / "data", tmp_path / "maps"
+    for name in ("A", "B"):
+        shutil.copytree(FIXTURES / "rgbd" / "DES", data / name)
+    common = ["--checkpoint", checkpoint, "--data-root", data, "--out", out, "--backend", "torch"]
+    assert run_test_script(*common) == 0
+    first = json.loads((out / "test_info.json").read_text())
+    assert first["format"] == "cdinet-sod/test-info/2" and sorted(first["datasets"]) == ["A", "B"]
+    b_maps = {p.name: p.read_bytes() for p in (out / "B").iterdir()}
+    (out / "A" / "stale.png").write_bytes(b"from an earlier run")
+    assert run_test_script(*common, "--datasets", "A", "--overwrite", "--tta") == 0
+    second = json.loads((out / "test_info.json").read_text())
+    assert second["datasets"]["B"] == first["datasets"]["B"]
+    assert {p.name: p.read_bytes() for p in (out / "B").iterdir()} == b_maps
+    record = second["datasets"]["A"]
+    assert record["settings"]["tta"] is True and first["datasets"]["A"]["settings"]["tta"] is False
+    assert record["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert record["written"] >= first["datasets"]["A"]["written"] and record["images"] == 5
+    assert sorted(p.name for p in (out / "A").iterdir()) == [f"RGBD_data_{i}.png" for i in range(1, 6)]
+    assert sorted(p.name for p in out.iterdir()) == ["A", "B", "test_info.json"]  # no temporary folder left
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "test_info.json").write_text(json.dumps({"checkpoint": "old.pth", "size": 256,
+                                                       "datasets": {"X": {"images": 3}}}))
+    assert run_test_script(*common, "--datasets", "A", "--out", legacy, "--overwrite") == 0
+    records = json.loads((legacy / "test_info.json").read_text())["datasets"]
+    assert records["X"] == {"format": "cdinet-sod/test-info/1", "checkpoint": "old.pth", "size": 256, "images": 3}
+    assert records["A"]["settings"]["size"] == 64

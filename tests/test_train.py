@@ -70,8 +70,8 @@ def test_resume_gives_identical_weights(data_root, tmp_path):
     resumed.allow_changes = True
     assert train.main(resumed) == 0
     events = [json.loads(l) for l in (split / "log.jsonl").read_text().splitlines() if '"event"' in l]
-    assert [e["event"] for e in events] == ["end", "resume", "end"]
-    assert "train.epochs=2" in events[1]["changes"]
+    assert [e["event"] for e in events] == ["depth", "end", "resume", "depth", "end"]
+    assert "train.epochs=2" in events[2]["changes"]
     a, b = final_weights(straight), final_weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # and training did change them
@@ -126,6 +126,31 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, mo
         train.main(resumed)
     assert list_checkpoints(run_dir) == good
     assert torch.load(good[-1], weights_only=True)["state"]["step"] == 2
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(data_root, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
+    before = {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    capsys.readouterr()
+    assert train.main(train.get_args_parser().parse_args(["--resume", str(run_dir)])) == 0
+    out = capsys.readouterr().out
+    assert "nothing to resume" in out and "finished epoch 1 of train.epochs 1" in out
+    assert "--allow-changes --set train.epochs=N (N > 1)" in out
+    assert {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()} == before
+
+
+def test_missing_files_are_named_before_any_data_is_read(tmp_path):
+    """A missing model.init or backbone file, or a --resume path that does not exist, is the
+    first error, even when the data folder is missing too."""
+    nowhere = tmp_path / "no_data"
+    with pytest.raises(train.TrainingError, match=r"--resume .*nonexistent: no such run folder or checkpoint file"):
+        train.main(train.get_args_parser().parse_args(["--resume", str(tmp_path / "nonexistent")]))
+    with pytest.raises(ConfigError, match=r"model.init: file not found: .*init.pth"):
+        train.main(tiny_args(nowhere, tmp_path / "a", f"model.init={tmp_path / 'init.pth'}"))
+    with pytest.raises(ConfigError, match=r"model.backbone.weights 'imagnet' is none of: imagenet, none"):
+        train.main(tiny_args(nowhere, tmp_path / "b", "model.backbone.weights=imagnet"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_resume_from_weights_only_file_is_refused(data_root, tmp_path):

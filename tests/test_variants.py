@@ -142,7 +142,8 @@ def test_ablation_configs_and_test_py_builds_the_trained_variant(tmp_path):
     args = test_script.get_args_parser().parse_args(["--checkpoint", str(path), "--data-root", str(FIXTURES / "rgbd"),
                                                      "--out", str(out)])
     assert test_script.main(args) == 0
-    assert json.loads((out / "test_info.json").read_text())["model"] == {"backbone": "vgg16", **variant.to_dict()}
+    settings = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
+    assert settings["model"] == {"backbone": "vgg16", **variant.to_dict()}
 
 
 def test_torch_hub_loads_the_model_and_its_weights(tmp_path):
@@ -156,8 +157,10 @@ def test_torch_hub_loads_the_model_and_its_weights(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(rgb, depth), source(rgb, depth))
     assert not model.training and model.variant == variant
-    with pytest.raises(WeightsError, match="DDR off"):
-        torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path))
+    built_as_saved = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path))
+    assert built_as_saved.variant == variant  # the checkpoint's own config, without repeating it
+    with pytest.raises(WeightsError, match="holds DDR off .*asked for ddr=True"):
+        torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), ddr=True)
 
 
 def test_model_card_of_a_variant(capsys):

@@ -12,6 +12,7 @@ files (:func:`weights_export`). Mapping a state dict onto the model (layouts, st
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import random
@@ -48,6 +49,16 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """The SHA-256 of a file (hex), read in 1 MiB blocks: what records and caches name a
+    checkpoint by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> Any:

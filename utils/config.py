@@ -60,9 +60,10 @@ def coerce(value: Any, default: Any, key: str) -> Any:
     """Give an override the type of the value it replaces (ints and "2e-4" widen to floats)."""
     if default is None or value is None:
         return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"--set {key}: expected true or false, got {value!r}")
+    if isinstance(default, bool) or key.endswith(".invert_depth"):
+        if not isinstance(value, bool) and not (key.endswith(".invert_depth") and value == "auto"):
+            expected = "true, false or auto" if key.endswith(".invert_depth") else "true or false"
+            raise ConfigError(f"--set {key}: expected {expected}, got {value!r}")
         return value
     if isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:  # YAML 1.1 reads "2e-4" (no dot) as a string

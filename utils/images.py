@@ -70,13 +70,22 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """RGB as uint8 (H, W, 3): ``Image.open(path).convert('RGB')``, as the release."""
-    return np.array(open_image(path).convert("RGB"))
+    return rgb_array(open_image(path))
+
+
+def rgb_array(image: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as the release's RGB: ``np.array(image.convert('RGB'))``."""
+    return np.array(image.convert("RGB"))
 
 
 def read_depth_raw(path: str | Path) -> np.ndarray:
     """Depth as read: uint8 for 8-bit and colour files (``convert('L')``, as the release),
     the stored integers or floats for 16-bit and float files."""
-    image = open_image(path)
+    return depth_array(open_image(path))
+
+
+def depth_array(image: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as depth (see :func:`read_depth_raw`)."""
     if image.mode not in _WIDE_MODES:
         return np.array(image.convert("L"))
     raw = np.array(image)
@@ -140,3 +149,11 @@ def read_gray_map(path: str | Path) -> np.ndarray:
     if image is None:
         raise DatasetError(f"{path}: unreadable image (not found or not a format OpenCV decodes)")
     return image
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """A uint8 (H, W) or (H, W, 3) array as PNG bytes (OpenCV; what test.py writes)."""
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise DatasetError(f"cannot encode an image of shape {image.shape} and type {image.dtype} as PNG")
+    return encoded.tobytes()

@@ -1,0 +1,165 @@
+"""Depth polarity measured from the GT, and the ``invert_depth`` decision that follows from it.
+
+CDINet expects near = bright (its authors re-processed every depth map that way; docs/datasets.md,
+"Depth polarity"), but benchmark copies store either convention. Salient objects stand in
+front of their background, so in a sample whose GT has object and background pixels the
+object's mean depth (min-max normalised, at the GT's size) is higher than the background's when
+the map stores near = bright. A dataset is called near = bright when that holds in at least
+:data:`BRIGHT` of its measured samples, near = dark when in at most :data:`DARK`, else unclear.
+
+``python -m datasets.check`` measures every sample; test.py and train.py measure up to
+:data:`SAMPLE_LIMIT` samples spread evenly over each dataset, at the moment the maps or the
+model would be made, and say when the setting in use contradicts the measurement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+from utils.images import minmax_depth, read_depth_raw, read_gt
+
+from .layout import Sample
+
+BRIGHT, DARK = 0.7, 0.3  # share of samples whose object is brighter, for a clear verdict
+SAMPLE_LIMIT = 50  # samples measured by test.py and train.py (datasets.check: all)
+AUTO = "auto"  # the invert_depth setting that applies the measured verdict
+
+InvertSetting = Union[bool, str]  # True, False or "auto"
+
+
+def object_background_means(raw_depth: np.ndarray, gt: np.ndarray) -> Optional[tuple[float, float]]:
+    """Mean normalised depth inside and outside the GT (``> 127``), with the depth resized to
+    the GT's size (OpenCV bilinear); None when the GT lacks object or background pixels."""
+    inside = gt > 127
+    if not inside.any() or inside.all():
+        return None
+    height, width = gt.shape
+    depth = cv2.resize(minmax_depth(raw_depth), (width, height), interpolation=cv2.INTER_LINEAR)
+    return float(depth[inside].mean()), float(depth[~inside].mean())
+
+
+@dataclass(frozen=True)
+class Polarity:
+    """What the depth maps of one dataset say about their convention.
+
+    ``inside`` / ``outside``: per measured sample, the mean depth inside / outside its GT.
+    """
+
+    inside: tuple[float, ...] = ()
+    outside: tuple[float, ...] = ()
+
+    @classmethod
+    def from_pairs(cls, means: Sequence[tuple[float, float]]) -> "Polarity":
+        return cls(tuple(m[0] for m in means), tuple(m[1] for m in means))
+
+    @property
+    def samples(self) -> int:
+        return len(self.inside)
+
+    @property
+    def brighter(self) -> int:
+        """Samples whose object is brighter than its background."""
+        return sum(i > o for i, o in zip(self.inside, self.outside))
+
+    @property
+    def verdict(self) -> str:
+        """``near = bright``, ``near = dark``, ``unclear`` or ``unknown`` (nothing measured)."""
+        if not self.samples:
+            return "unknown"
+        share = self.brighter / self.samples
+        return "near = bright" if share >= BRIGHT else "near = dark" if share <= DARK else "unclear"
+
+    @property
+    def invert(self) -> Optional[bool]:
+        """The ``invert_depth`` that gives CDINet near = bright; None without a clear verdict."""
+        return {"near = bright": False, "near = dark": True}.get(self.verdict)
+
+    def evidence(self) -> str:
+        """E.g. ``mean depth 0.18 inside the GT vs 0.34 outside; brighter inside in 0/5 samples``."""
+        if not self.samples:
+            return "no GT with both object and background pixels"
+        return (f"mean depth {np.mean(self.inside):.2f} inside the GT vs {np.mean(self.outside):.2f} outside; "
+                f"brighter inside in {self.brighter}/{self.samples} samples")
+
+    def to_dict(self) -> dict:
+        """For test_info.json and log.jsonl."""
+        record = {"verdict": self.verdict, "samples": self.samples, "brighter_inside": self.brighter}
+        if self.samples:
+            record.update(mean_inside=round(float(np.mean(self.inside)), 4),
+                          mean_outside=round(float(np.mean(self.outside)), 4))
+        return record
+
+
+def spread(count: int, limit: int) -> list[int]:
+    """``min(count, limit)`` indices spread evenly over ``range(count)``, first and last included."""
+    if count <= limit:
+        return list(range(count))
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, limit)})
+
+
+def measure_polarity(samples: Sequence[Sample], limit: int = SAMPLE_LIMIT) -> Optional[Polarity]:
+    """The polarity of the depth maps of ``samples`` from up to ``limit`` of those that have a GT
+    file; None when none has (nothing can be measured). Unreadable files raise DatasetError."""
+    with_gt = [sample for sample in samples if sample.gt is not None]
+    if not with_gt:
+        return None
+    means = [object_background_means(read_depth_raw(with_gt[i].depth), read_gt(with_gt[i].gt))
+             for i in spread(len(with_gt), limit)]
+    return Polarity.from_pairs([m for m in means if m is not None])
+
+
+@dataclass(frozen=True)
+class DepthDecision:
+    """Whether a dataset's depth is inverted, why, and what the measurement said.
+
+    ``setting``: what was asked (True, False or ``"auto"``); ``polarity``: the measurement, None
+    when the dataset has no GT ("unverified").
+    """
+
+    setting: InvertSetting
+    invert: bool
+    polarity: Optional[Polarity]
+
+    @property
+    def contradicted(self) -> bool:
+        """The measurement clearly says the other convention than the one in use."""
+        return self.polarity is not None and self.polarity.invert is not None and self.polarity.invert != self.invert
+
+    def describe(self) -> str:
+        use = "inverted (near = dark -> near = bright)" if self.invert else "used as stored"
+        asked = "measured verdict" if self.setting == AUTO else ("asked for" if self.setting else "default")
+        return f"{use} ({asked})"
+
+    def to_dict(self) -> dict:
+        return {"invert": self.invert, "setting": self.setting, "decision": self.describe(),
+                "polarity": self.polarity.to_dict() if self.polarity is not None else "unverified (no GT)"}
+
+    def warning(self, dataset: str, fix: Callable[[bool], str]) -> Optional[str]:
+        """One line for the console when the setting contradicts the measurement, or ``auto``
+        could not decide; ``fix(invert)`` names the option that sets ``invert_depth`` to ``invert``."""
+        if self.polarity is None:
+            return None if self.setting != AUTO else (
+                f"{dataset}: depth polarity unverified (no GT to measure it); depth used as stored")
+        if self.setting == AUTO and self.polarity.invert is None:
+            return (f"{dataset}: depth polarity {self.polarity.verdict} ({self.polarity.evidence()}); used as "
+                    f"stored: inspect some depth maps; if near is dark there, {fix(True)}")
+        if not self.contradicted:
+            return None
+        now = "inverted" if self.invert else "used as stored"
+        return (f"{dataset}: depth looks {self.polarity.verdict} ({self.polarity.evidence()}) but is {now}; "
+                f"CDINet expects near = bright: {fix(not self.invert)}")
+
+
+def decide(setting: InvertSetting, polarity: Optional[Polarity]) -> DepthDecision:
+    """``invert_depth`` for one dataset: ``setting`` True/False as given, ``"auto"`` the measured
+    verdict (as stored when it is unclear or unmeasured)."""
+    if setting == AUTO:
+        invert = bool(polarity is not None and polarity.invert)
+    elif isinstance(setting, bool):
+        invert = setting
+    else:
+        raise ValueError(f"invert_depth must be true, false or {AUTO!r}, got {setting!r}")
+    return DepthDecision(setting, invert, polarity)

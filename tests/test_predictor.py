@@ -1,0 +1,93 @@
+"""inference.Predictor: one call from Python gives the authors' maps and exactly test.py's."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inference import Predictor
+from models import CDINet, ModelVariant
+from tests.conftest import RELEASE_MAPS, RGBD, load_test_script
+from utils.checkpoint import weights_export
+from utils.errors import ConfigError, InputShapeError
+
+test_script = load_test_script()
+STEMS = [f"RGBD_data_{i}" for i in range(1, 6)]
+RGB_FILES = [RGBD / "DES" / "RGB" / f"{stem}.jpg" for stem in STEMS]
+DEPTH_FILES = [RGBD / "DES" / "depth" / f"{stem}.bmp" for stem in STEMS]
+
+
+def release_map(stem: str) -> np.ndarray:
+    return cv2.imread(str(RELEASE_MAPS / f"{stem}.png"), cv2.IMREAD_UNCHANGED).astype(int)
+
+
+@pytest.mark.parametrize("backend, batch_size", [("auto", 1), ("torch", 4)])
+def test_predict_reproduces_the_authors_maps(official_checkpoint, backend, batch_size):
+    """The five-line use of README: the maps the authors' pipeline wrote, within 1 gray level."""
+    predictor = Predictor.from_checkpoint(official_checkpoint, backend=backend, batch_size=batch_size, device="cpu")
+    assert predictor.backend == ("onnxruntime" if backend == "auto" else "torch") and predictor.size == 256
+    maps = predictor.predict([str(p) for p in RGB_FILES], DEPTH_FILES)
+    assert len(maps) == 5
+    for stem, saliency in zip(STEMS, maps):
+        assert saliency.dtype == np.uint8 and saliency.shape == (480, 640)
+        assert np.abs(saliency.astype(int) - release_map(stem)).max() <= 1, stem
+    single = predictor.predict(RGB_FILES[2], DEPTH_FILES[2])  # alone in its batch: other kernels may round
+    assert single.shape == (480, 640) and np.abs(single.astype(int) - maps[2].astype(int)).max() <= 1
+
+
+def test_pil_images_and_arrays_give_the_maps_of_files(official_checkpoint):
+    predictor = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu")
+    expected, logits = predictor.predict(RGB_FILES[0], DEPTH_FILES[0], return_logits=True)
+    assert logits.shape == (256, 256) and logits.dtype == np.float32
+    rgb, depth = Image.open(RGB_FILES[0]), Image.open(DEPTH_FILES[0])
+    assert np.array_equal(predictor.predict(rgb, depth), expected)
+    rgb_array, depth_array = np.array(rgb.convert("RGB")), np.array(depth.convert("L"))
+    from_arrays, logits_arrays = predictor.predict(rgb_array, depth_array, return_logits=True)
+    assert np.array_equal(from_arrays, expected) and np.array_equal(logits_arrays, logits)
+    inverted = predictor.predict(rgb_array, depth_array, invert_depth=True)
+    assert np.abs(inverted.astype(int) - expected.astype(int)).max() > 10
+    with pytest.raises(InputShapeError, match=r"an RGB array must be uint8 \(H, W, 3\)"):
+        predictor.predict(rgb_array.astype(np.float32), depth_array)
+    with pytest.raises(InputShapeError, match="2 RGB images but 1 depth maps"):
+        predictor.predict([rgb_array, rgb_array], [depth_array])
+
+
+def test_predictor_maps_equal_test_py_maps(official_checkpoint, tmp_path):
+    """test.py runs the Predictor's transform, logits and post-processing: same backend, same maps."""
+    out = tmp_path / "maps"
+    argv = ["--checkpoint", official_checkpoint, "--data-root", RGBD, "--datasets", "DES", "--out", out,
+            "--backend", "torch", "--device", "cpu"]
+    assert test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv])) == 0
+    maps = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu").predict(RGB_FILES, DEPTH_FILES)
+    for stem, saliency in zip(STEMS, maps):
+        assert np.array_equal(cv2.imread(str(out / "DES" / f"{stem}.png"), cv2.IMREAD_UNCHANGED), saliency), stem
+    record = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]
+    assert record["settings"]["backend"] == "torch" and record["settings"]["backend_reason"] == "asked for"
+
+
+def test_a_checkpoint_of_ours_is_rebuilt_as_trained(tmp_path):
+    """Backbone, switches, size and pixel path come from the saved config."""
+    torch.manual_seed(1)
+    model = CDINet(ModelVariant(ddr=False), "mobilenet_v2").eval()
+    path = tmp_path / "w.pth"
+    config = {"model": {"backbone": {"name": "mobilenet_v2"}, "modules": {"ddr": False}},
+              "data": {"augment": {"size": 64}, "preprocess": {"resize": "opencv"}}}
+    torch.save(weights_export(model.state_dict(), config), path)
+    predictor = Predictor.from_checkpoint(path, device="cpu", backend="torch")
+    assert predictor.model.backbone_name == "mobilenet_v2" and predictor.model.variant == ModelVariant(ddr=False)
+    assert predictor.size == 64 and predictor.preprocess.resize == "opencv"
+    assert predictor.origin["size"] == "checkpoint config" and predictor.origin["interpolation"] == "release default"
+    saliency = predictor.predict(RGB_FILES[0], DEPTH_FILES[0])
+    assert saliency.shape == (480, 640) and saliency.max() == 255 and saliency.min() == 0
+    with pytest.raises(InputShapeError, match="--size must be a multiple of 32 for .*MobileNetV2, got 48"):
+        Predictor.from_checkpoint(path, size=48, device="cpu")
+
+
+def test_onnxruntime_needs_a_checkpoint_file():
+    with pytest.raises(ConfigError, match="Predictor.from_checkpoint"):
+        Predictor(CDINet(), backend="onnxruntime", device="cpu")
+    assert Predictor(CDINet(), device="cpu").backend == "torch"  # auto without a file: nothing to cache
