@@ -6,6 +6,7 @@ from pathlib import Path
 
 from utils.cli import non_negative_int, run_cli
 from utils.errors import EvalError
+from .bootstrap import MIN_IMAGES_FOR_VERDICT
 from .protocol import PROTOCOLS
 
 EXAMPLES = """examples:
@@ -27,15 +28,18 @@ and, with --compare/--reference, comparison.{md,json}; it is written only when e
 succeeded, and an existing non-empty OUT is refused unless --overwrite.
 
 Every dataset number gets a percentile bootstrap interval over images (--ci resamples, default
-1000; --ci 0: none), shown as 0.918 ±.006 (half its width; bounds in metrics.json). Each GT
-folder is compared with the known test split of its dataset (eval/splits/): numbers on another
-split are not comparable with papers that used it.
+1000; --ci 0: none), shown as 0.918 ±.006 (half its width; bounds in metrics.json). On a dataset
+of fewer than %(min_images)d images the interval is too unreliable for a verdict: comparisons say
+"too few images for a verdict" and only the best value is bold. Each GT folder is compared with
+the known test split of its dataset (eval/splits/): numbers on another split are not comparable
+with papers that used it.
 """
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m eval", description=__doc__, epilog=EXAMPLES,
+        prog="python -m eval", description=__doc__,
+        epilog=EXAMPLES % {"min_images": MIN_IMAGES_FOR_VERDICT},
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--pred", nargs="+", required=True, metavar="[LABEL=]PATH",
@@ -67,7 +71,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bold", choices=("best", "tied"), default=None,
                         help="tables: bold the best value of each column (best), or also every value within "
                         "noise of it (tied: its paired interval of the difference from the best includes 0; "
-                        "the default when intervals are on)")
+                        "the default when intervals are on; not on too few images)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PR / F-measure curve figures")
     return parser

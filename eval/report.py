@@ -8,8 +8,10 @@ are in metrics.json, since a percentile interval need not be symmetric). The bes
 column within a dataset is bold (highest, lowest for MAE; ties on the printed value are all
 bold), among the methods evaluated on every GT image of it; with ``bold == "tied"`` so is every
 such method within noise of the best (its paired interval of the difference includes 0,
-``eval/summary.py``). A method that missed some images (``--allow-missing``) is shown with its
-image count (``5/6``) and never bolded, and a method with no maps for a dataset gets an empty cell.
+``eval/summary.py``), except on a dataset of fewer than
+:data:`eval.bootstrap.MIN_IMAGES_FOR_VERDICT` images, where only the best value is. A method that
+missed some images (``--allow-missing``) is shown with its image count (``5/6``) and never bolded,
+and a method with no maps for a dataset gets an empty cell.
 A method of several runs shows the mean over runs (``A (3 runs)``); table.md lists its runs below.
 """
 import csv
@@ -17,6 +19,7 @@ import json
 import math
 from pathlib import Path
 
+from .bootstrap import MIN_IMAGES_FOR_VERDICT
 from .scores import LOWER_IS_BETTER, METRIC_KEYS
 
 _LATEX_HEADER = {
@@ -88,7 +91,8 @@ class _Bolding:
             return False
         if _fmt(scores[key]) == self.printed[dataset, key]:
             return True
-        return self.tied and method in self.best.get(dataset, {}).get(key, {}).get("within_noise", ())
+        tied = self.best.get(dataset, {}).get(key, {}).get("within_noise") or ()  # None: too few images
+        return self.tied and method in tied
 
 
 def _unwrap(results: dict) -> dict:
@@ -142,7 +146,7 @@ def _legend(payload: dict) -> str:
             f"resamples, seed {boot['seed']}); the bounds are in metrics.json. Bold: the best value of each column")
     if payload.get("bold") == "tied":
         text += (f", and every value within noise of it (the paired {level} interval of its difference from the "
-                 "best includes 0)")
+                 f"best includes 0; not judged on fewer than {MIN_IMAGES_FOR_VERDICT} images)")
     return text + ", among the methods scored on every image."
 
 
@@ -271,7 +275,9 @@ def comparison_markdown(content: dict) -> str:
              f"Difference first - second of each dataset number, with its {level} paired percentile bootstrap "
              f"interval ({boot['resamples']} resamples of the images, the same resamples for both methods, seed "
              f"{boot['seed']}). \"within noise\": the interval includes 0. Each interval holds for one comparison; "
-             f"none is corrected for the number of metrics, datasets and pairs looked at.", ""]
+             f"none is corrected for the number of metrics, datasets and pairs looked at. On fewer than "
+             f"{MIN_IMAGES_FOR_VERDICT} images the interval is too unreliable for a verdict (eval/bootstrap.py, "
+             f"MIN_IMAGES_FOR_VERDICT): \"too few images for a verdict\".", ""]
     pairs = list(dict.fromkeys((c["first"], c["second"]) for c in content["comparisons"]))
     for first, second in pairs:
         lines += [f"## {first} - {second}", "",
@@ -281,8 +287,8 @@ def comparison_markdown(content: dict) -> str:
             if (c["first"], c["second"]) != (first, second):
                 continue
             for key, m in c["metrics"].items():
-                verdict = {"first": f"**{first} better**", "second": f"**{second} better**"}.get(m["better"],
-                                                                                          "within noise")
+                verdict = {"first better": f"**{first} better**", "second better": f"**{second} better**",
+                           "too few images": "too few images for a verdict"}.get(m["verdict"], m["verdict"])
                 lines.append(f"| {c['dataset']} | {key} {_ARROWS[key]} | {_fmt(m['values'][0])} | {_fmt(m['values'][1])}"
                              f" | {_signed(m['difference'])} | [{_signed(m['ci'][0])}, {_signed(m['ci'][1])}]"
                              f" | {verdict} | {c['n_images']} |")
@@ -292,7 +298,7 @@ def comparison_markdown(content: dict) -> str:
 
 def write_comparison(out_dir: Path, content: dict) -> None:
     """comparison.json (``{"protocol", "bootstrap", "comparisons": [{"dataset", "first", "second",
-    "n_images", "metrics": {metric: {difference, ci, excludes_0, better, values}}}]}``) and
-    comparison.md in ``out_dir``."""
+    "n_images", "metrics": {metric: {difference, ci, excludes_0, better, verdict, values}}}]}``,
+    ``verdict`` as :meth:`eval.bootstrap.Bootstrap.difference` gives it) and comparison.md in ``out_dir``."""
     (out_dir / "comparison.json").write_text(json.dumps(jsonable(content), indent=2) + "\n")
     (out_dir / "comparison.md").write_text(comparison_markdown(content))

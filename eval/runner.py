@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from .aggregate import SODEvaluator, curve_thresholds
-from .bootstrap import Bootstrap
+from .bootstrap import MIN_IMAGES_FOR_VERDICT, Bootstrap
 from .inputs import prediction_levels
 from utils.errors import EvalError
 from utils.layout import find_dataset_folder
@@ -390,4 +390,8 @@ def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, boots
                      f"evaluated on fewer images than another is shown with its count and never marked best")
     notes += [f"{dataset}: the GT folder {check['summary']}" for dataset, check in splits.items() if check["status"] == "matches"]
     notes += [note for dataset, check in splits.items() if (note := split_note(dataset, check))]
+    if bootstrap:
+        notes += [f"{dataset}: {check['n_images']} images, fewer than {MIN_IMAGES_FOR_VERDICT}: too few for a "
+                  f"verdict from the bootstrap (no 'better' or 'within noise' in comparisons, no within-noise bold)"
+                  for dataset, check in splits.items() if check["n_images"] < MIN_IMAGES_FOR_VERDICT]
     return notes
