@@ -18,7 +18,7 @@ import numpy as np
 import py_sod_metrics  # the per-image reference values (requirements-dev.txt)
 import pytest
 
-from eval import METRIC_KEYS, Bootstrap, ImageScores, SODEvaluator, check_split, compare, evaluate_folders, load_npz
+from eval import Bootstrap, ImageScores, SODEvaluator, check_split, compare, evaluate_folders, load_npz
 from eval.bootstrap import MIN_IMAGES_FOR_VERDICT
 from eval.cli import main
 
@@ -236,11 +236,12 @@ def one_bad_image(tmp_path: Path, n: int):
     shutil.copytree(folders["A"] / "DS", tmp_path / "B" / "DS")
     shutil.copy(folders["C"] / "DS" / "im03.png", tmp_path / "B" / "DS" / "im03.png")
     preds = ["A=" + str(folders["A"]), f"B={tmp_path / 'B'}", "C=" + str(folders["C"])]
-    return ["--pred", *preds, "--data-root", str(data), "--datasets", "DS", "--no-plots", "--ci", "500"]
+    return ["--pred", *preds, "--data-root", str(data), "--datasets", "DS", "--no-plots", "--ci", "500",
+            "--layout", "datasets-as-columns"]
 
 
 def method_rows(table: Path) -> dict:
-    """``{method: row}`` of a table.md (methods as rows)."""
+    """``{method: row}`` of a datasets-as-columns table.md."""
     return {line.split(" | ")[0][2:]: line for line in table.read_text().splitlines()
             if line.startswith("| ") and " | " in line}
 
@@ -284,7 +285,7 @@ def test_too_few_images_give_no_verdict_and_no_within_noise_bolding(tmp_path):
     assert metrics["best"]["DS"]["Sm"] == {"method": "A", "within_noise": None}
     assert any(f"fewer than {MIN_IMAGES_FOR_VERDICT}: too few for a verdict" in note for note in metrics["notes"])
     results, rows = metrics["results"], method_rows(tmp_path / "out" / "table.md")
-    for key in METRIC_KEYS:  # B is bold only where its printed value is the best one
+    for key in metrics["table"]["metrics"]:  # B is bold only where its printed value is the best one
         best = f"{results[metrics['best']['DS'][key]['method']]['DS'][key]:.3f}"
         assert (f"**{results['B']['DS'][key]:.3f}**" in rows["B"]) == (f"{results['B']['DS'][key]:.3f}" == best)
     assert "**" in rows["A"] and "**" not in rows["B"].split(" | ")[1]  # B's Sm: a tie, no longer bold
@@ -426,7 +427,7 @@ def test_several_runs_give_mean_std_per_run_numbers_and_the_interval_of_the_mean
         rows = list(csv.DictReader(f))
     assert len(rows) == 30 and {r["run"] for r in rows} == {"1", "2", "3"}
     table = (out / "table.md").read_text()
-    assert "| M (3 runs) |" in table and "| std over runs |" in table and "Runs of M:" in table
+    assert "| M (3 runs) |" in table and "| std over runs |" in table and "Runs of M on DS:" in table
 
     # a glob gives the same method
     assert main(["--pred", f"M={tmp_path / 'seed*'}", "--data-root", str(data), "--datasets", "DS",
