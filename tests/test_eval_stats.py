@@ -20,6 +20,7 @@ import pytest
 
 from eval import Bootstrap, ImageScores, SODEvaluator, check_split, compare, evaluate_folders, load_npz
 from eval.bootstrap import MIN_IMAGES_FOR_VERDICT
+from eval.bootstrap_coverage import coverage
 from eval.cli import main
 
 SPLITS = Path(__file__).resolve().parents[1] / "eval" / "splits"
@@ -328,6 +329,7 @@ def test_the_documented_coverage_is_reproduced_by_a_loop():
             low, high = np.percentile(d[rng.integers(0, n, size=(1000, n))].mean(axis=1), [2.5, 97.5])
             held += bool(low <= truth <= high)
         assert round(100 * held / 4000, 1) == documented[n], n
+    assert round(100 * coverage(1, 5, 4000, 1000, 0), 1) == documented[5]  # and the simulation's own code
     table = documented_coverage()  # the threshold is the smallest size where every shape is within 2 points
     assert all(row[MIN_IMAGES_FOR_VERDICT] >= 93 for row in table.values())
     assert min(row[max(n for n in documented if n < MIN_IMAGES_FOR_VERDICT)] for row in table.values()) < 93

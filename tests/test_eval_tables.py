@@ -11,6 +11,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ from tests.test_eval_stats import SPLITS, make_methods
 ODD = "B_x&y %1 #2"  # a method label with LaTeX's special characters
 PAPER_METRICS = ["Sm", "maxFm", "maxEm", "MAE"]
 LAYOUTS = ("methods-as-columns", "datasets-as-columns")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +181,16 @@ def test_both_layouts_show_every_value_interval_bold_and_count(run, layout):
         assert counts == {(ODD, "D_S#1")} and {c[3] for c in cells.values() if c[3]} == {
             f"{MIN_IMAGES_FOR_VERDICT - 1}/{MIN_IMAGES_FOR_VERDICT}"}
     assert "M (2 runs)" in markdown_table(payload) and "Runs of M on DES:" in markdown_table(payload)
+
+
+def test_help_gives_the_table_options_their_defaults_and_an_example():
+    helped = subprocess.run([sys.executable, "-m", "eval", "--help"], cwd=ROOT, capture_output=True, text=True)
+    text = " ".join(helped.stdout.split())
+    for words in ("--metrics KEY [KEY ...]", "(default: Sm maxFm maxEm MAE)", ", ".join(METRIC_KEYS),
+                  "--layout {methods-as-columns,datasets-as-columns}", "methods-as-columns, the default",
+                  "--metrics Sm wFm maxFm maxEm MAE --layout datasets-as-columns",
+                  f"fewer than {MIN_IMAGES_FOR_VERDICT} images", "needs only \\usepackage{booktabs}"):
+        assert words in text, words
 
 
 def test_bad_layout_is_refused_by_the_parser(run, tmp_path, capsys):
