@@ -6,7 +6,10 @@ from pathlib import Path
 
 from utils.cli import non_negative_int, run_cli
 from utils.errors import EvalError
+from .bootstrap import MIN_IMAGES_FOR_VERDICT
 from .protocol import PROTOCOLS
+from .report import LAYOUTS
+from .scores import METRIC_KEYS, TABLE_METRICS
 
 EXAMPLES = """examples:
   python -m eval --pred maps/CDINet --data-root data/test --datasets NJU2K NLPR STERE DES SIP LFSD SSD --out out/cdinet
@@ -17,6 +20,8 @@ EXAMPLES = """examples:
   python -m eval --pred 'CDINet=runs/seed*/maps' maps/JL-DCF maps/BBS-Net --data-root data/test \\
       --datasets NJU2K --out out/vs --reference CDINet --ci 2000 --ci-level 0.99 --seed 1
   python -m eval --pred maps/CDINet --data-root data/test --datasets NJU2K --out out/fast --ci 0
+  python -m eval --pred maps/CDINet maps/JL-DCF --data-root data/test --datasets NJU2K NLPR SIP \\
+      --out out/paper --metrics Sm wFm maxFm maxEm MAE --layout datasets-as-columns
 
 Each --pred folder holds <DATASET>/<stem>.png; the GT is read from DATA_ROOT/<DATASET>/GT/
 (or Mask, masks, test_masks, ... in any case). LABEL=DIR1,DIR2,... or LABEL='GLOB' (quoted, so
@@ -26,16 +31,26 @@ table.tex, curves.json, per_image/<METHOD>/<DATASET>.{csv,npz}, plots/<DATASET>_
 and, with --compare/--reference, comparison.{md,json}; it is written only when everything
 succeeded, and an existing non-empty OUT is refused unless --overwrite.
 
+table.md and table.tex show the --metrics (default: Sm maxFm maxEm MAE, the columns of RGB-D SOD
+papers) with methods as columns, one row per dataset and metric (--layout methods-as-columns, the
+default: 7 datasets x 4 metrics stay 28 rows instead of 28 columns), or one column group per
+dataset (--layout datasets-as-columns); metrics.json and metrics.csv hold all nine metrics. Each
+dataset has a footnote: its number of GT images and whether it is the known test split.
+table.tex needs only \\usepackage{booktabs}; paste it inside a table environment.
+
 Every dataset number gets a percentile bootstrap interval over images (--ci resamples, default
-1000; --ci 0: none), shown as 0.918 ±.006 (half its width; bounds in metrics.json). Each GT
-folder is compared with the known test split of its dataset (eval/splits/): numbers on another
-split are not comparable with papers that used it.
+1000; --ci 0: none), shown as 0.918 ±.006 (half its width; bounds in metrics.json). On a dataset
+of fewer than %(min_images)d images the interval is too unreliable for a verdict: comparisons say
+"too few images for a verdict" and only the best value is bold. Each GT folder is compared with
+the known test split of its dataset (eval/splits/): numbers on another split are not comparable
+with papers that used it.
 """
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m eval", description=__doc__, epilog=EXAMPLES,
+        prog="python -m eval", description=__doc__,
+        epilog=EXAMPLES % {"min_images": MIN_IMAGES_FOR_VERDICT},
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--pred", nargs="+", required=True, metavar="[LABEL=]PATH",
@@ -65,9 +80,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", metavar="LABEL",
                         help="compare every other method with LABEL (method - LABEL), in comparison.md/.json")
     parser.add_argument("--bold", choices=("best", "tied"), default=None,
-                        help="tables: bold the best value of each column (best), or also every value within "
-                        "noise of it (tied: its paired interval of the difference from the best includes 0; "
-                        "the default when intervals are on)")
+                        help="tables: bold the best value of each dataset and metric (best), or also every "
+                        "value within noise of it (tied: its paired interval of the difference from the best "
+                        "includes 0; the default when intervals are on; not on too few images)")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="KEY",
+                        help=f"the metrics of the tables and the console, in this order (default: "
+                        f"{' '.join(TABLE_METRICS)}); one of {', '.join(METRIC_KEYS)}")
+    parser.add_argument("--layout", choices=LAYOUTS, default=LAYOUTS[0],
+                        help="table.md / table.tex: a column per method and a row per dataset and metric "
+                        "(methods-as-columns, the default: as papers print them, and it stays as wide as the "
+                        "methods), or a row per method and a column group per dataset (datasets-as-columns)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PR / F-measure curve figures")
     return parser
@@ -124,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
         parse_preds(args.pred), args.data_root, args.datasets, args.out, protocol=args.protocol,
         workers=args.workers, allow_missing=args.allow_missing, overwrite=args.overwrite,
         plots=not args.no_plots, bootstrap=Bootstrap(args.ci, args.ci_level, args.seed) if args.ci else None,
-        compare=args.compare, reference=args.reference, bold=args.bold,
+        compare=args.compare, reference=args.reference, bold=args.bold, metrics=args.metrics, layout=args.layout,
     )
     print(format_table(result))
     for note in result["notes"]:

@@ -2,22 +2,40 @@
 comparison.md / comparison.json.
 
 ``results`` is ``{method: {dataset: {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm,
-n_images, n_missing, [ci], [runs], ...}}}``. Tables print 3 decimals; with a bootstrap each value
-is followed by ``±h``, h the half width of its interval (``0.918 ±.006``; the bounds themselves
-are in metrics.json, since a percentile interval need not be symmetric). The best value of each
-column within a dataset is bold (highest, lowest for MAE; ties on the printed value are all
-bold), among the methods evaluated on every GT image of it; with ``bold == "tied"`` so is every
-such method within noise of the best (its paired interval of the difference includes 0,
-``eval/summary.py``). A method that missed some images (``--allow-missing``) is shown with its
-image count (``5/6``) and never bolded, and a method with no maps for a dataset gets an empty cell.
-A method of several runs shows the mean over runs (``A (3 runs)``); table.md lists its runs below.
+n_images, n_missing, [ci], [runs], ...}}}``; metrics.json and metrics.csv hold every metric, the
+tables those of ``payload["table"]["metrics"]`` (``--metrics``, default
+:data:`eval.scores.TABLE_METRICS`), laid out as ``payload["table"]["layout"]`` (:data:`LAYOUTS`).
+
+Tables print 3 decimals; with a bootstrap each value is followed by ``±h``, h the half width of its
+interval (``0.918 ±.006``; the bounds themselves are in metrics.json, since a percentile interval
+need not be symmetric). The best value of each dataset and metric is bold (highest, lowest for MAE;
+ties on the printed value are all bold), among the methods evaluated on every GT image of it; with
+``bold == "tied"`` so is every such method within noise of the best (its paired interval of the
+difference includes 0, ``eval/summary.py``), except on a dataset of fewer than
+:data:`eval.bootstrap.MIN_IMAGES_FOR_VERDICT` images, where only the best value is. A method that
+missed some images (``--allow-missing``) is shown with its image count (``5/6``, once per dataset)
+and never bolded, and a method with no maps for a dataset gets an empty cell (``-``). A method of
+several runs shows the mean over runs (``A (3 runs)``); table.md lists its runs below the table.
+Each dataset has a footnote: its number of GT images and the split check (``eval/split_check.py``).
 """
 import csv
 import json
 import math
 from pathlib import Path
 
-from .scores import LOWER_IS_BETTER, METRIC_KEYS
+from utils.errors import EvalError
+from .bootstrap import MIN_IMAGES_FOR_VERDICT
+from .scores import LOWER_IS_BETTER, METRIC_KEYS, table_metrics
+from .split_check import NOT_COMPARABLE, off_split
+
+LAYOUTS = ("methods-as-columns", "datasets-as-columns")
+"""The layouts of table.md and table.tex (``--layout``); the first is the default.
+
+``methods-as-columns``: one column per method, one row per dataset and metric, as RGB-D SOD papers
+print their comparison tables; its width grows with the methods only (7 test sets x 4 metrics are
+28 rows, not 28 columns), so it fits a page and pastes as it is. ``datasets-as-columns``: one row
+per method, one group of metric columns per dataset (table.tex) or one table per dataset (table.md):
+for a few datasets and many methods."""
 
 _LATEX_HEADER = {
     "Sm": r"$S_\alpha\uparrow$", "wFm": r"$F^w_\beta\uparrow$", "MAE": r"$M\downarrow$",
@@ -26,6 +44,21 @@ _LATEX_HEADER = {
     "meanEm": r"$E^{mean}_\xi\uparrow$", "maxEm": r"$E^{max}_\xi\uparrow$",
 }
 _ARROWS = {k: "↓" if k in LOWER_IS_BETTER else "↑" for k in METRIC_KEYS}
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def check_layout(layout: str) -> str:
+    """``layout`` if it is one of :data:`LAYOUTS`."""
+    if layout not in LAYOUTS:
+        raise EvalError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    return layout
+
+
+def _settings(payload: dict) -> tuple[tuple[str, ...], str]:
+    """The metrics and the layout of the tables: ``payload["table"]``, else the defaults."""
+    table = payload.get("table") or {}
+    return table_metrics(table.get("metrics")), check_layout(table.get("layout", LAYOUTS[0]))
 
 
 def _fmt(value) -> str:
@@ -59,6 +92,38 @@ def _label(method: str, scores: dict) -> str:
     return f"{method} ({runs['n']} runs)" if runs else method
 
 
+def _column_label(method: str, per_dataset: dict) -> str:
+    """A method's label for a whole table (its runs are the same on every dataset)."""
+    return next((_label(method, scores) for scores in per_dataset.values()), method)
+
+
+def _gt_images(results: dict, dataset: str) -> int:
+    """The number of GT images of ``dataset`` (scored plus missed, for any method that has it)."""
+    return max(s["n_images"] + (s.get("n_missing") or 0) for per in results.values() if (s := per.get(dataset)))
+
+
+def _marker(index: int) -> str:
+    """The footnote marker of the index-th dataset: a, b, ..., z, aa, ab, ..."""
+    letters, index = "", index + 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters
+
+
+def dataset_note(payload: dict, dataset: str) -> str:
+    """A dataset's footnote: its number of GT images, the split check's verdict and, with
+    ``bold == "tied"`` on fewer than ``MIN_IMAGES_FOR_VERDICT`` images, that no tie is bolded."""
+    n = _gt_images(payload["results"], dataset)
+    text = f"{dataset}: n = {n} GT images."
+    check = (payload.get("splits") or {}).get(dataset)
+    if check:
+        text += f" The GT folder {check['summary']}" + (f": {NOT_COMPARABLE}." if off_split(check) else ".")
+    if payload.get("bold") == "tied" and n < MIN_IMAGES_FOR_VERDICT:
+        text += f" Fewer than {MIN_IMAGES_FOR_VERDICT} images: only the best value is bold, no tie within noise."
+    return text
+
+
 def _best(results: dict, dataset: str, key: str) -> str | None:
     """The best printed value of ``key`` on ``dataset`` among the methods evaluated on all of
     its images (see the module docstring)."""
@@ -88,7 +153,8 @@ class _Bolding:
             return False
         if _fmt(scores[key]) == self.printed[dataset, key]:
             return True
-        return self.tied and method in self.best.get(dataset, {}).get(key, {}).get("within_noise", ())
+        tied = self.best.get(dataset, {}).get(key, {}).get("within_noise") or ()  # None: too few images
+        return self.tied and method in tied
 
 
 def _unwrap(results: dict) -> dict:
@@ -97,12 +163,13 @@ def _unwrap(results: dict) -> dict:
 
 def format_table(results: dict) -> str:
     """A plain-text table (one row per method and dataset) of ``results`` or of the whole
-    metrics.json content; ``±h`` after a value when it has an interval."""
+    metrics.json content (then of its table metrics); ``±h`` after a value when it has an interval."""
+    keys = table_metrics((results.get("table") or {}).get("metrics")) if "results" in results else table_metrics()
     results = _unwrap(results)
-    header = ["Method", "Dataset", *METRIC_KEYS, "n"]
+    header = ["Method", "Dataset", *keys, "n"]
     rows = [
         [_label(method, scores), dataset,
-         *(_fmt(scores[k]) + (f"±{h}" if (h := _half_width(scores, k)) else "") for k in METRIC_KEYS),
+         *(_fmt(scores[k]) + (f"±{h}" if (h := _half_width(scores, k)) else "") for k in keys),
          _count(scores)]
         for method, per_dataset in results.items()
         for dataset, scores in per_dataset.items()
@@ -114,100 +181,168 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------- table.md
+def _md(text: str) -> str:
+    """A name in a Markdown table cell (``|`` would end the cell)."""
+    return text.replace("|", r"\|")
+
+
 def _md_cell(value: str, half: str, bold: bool) -> str:
     value = f"**{value}**" if bold else value
     return f"{value} ±{half}" if half else value
 
 
-def _md_runs(method: str, scores: dict) -> list[str]:
-    """The table of one method's runs: each run, their mean (with its interval) and std."""
-    lines = ["", f"Runs of {method}:", "",
-             "| Run | " + " | ".join(f"{k} {_ARROWS[k]}" for k in METRIC_KEYS) + " |",
-             "|---|" + "---:|" * len(METRIC_KEYS)]
+def _md_value(scores: dict | None, key: str, bold: bool, count: bool) -> str:
+    """One method's value in a cell (``-`` without scores), with its count if ``count`` and it
+    missed images."""
+    if not scores:
+        return "-"
+    cell = _md_cell(_fmt(scores[key]), _half_width(scores, key), bold)
+    return f"{cell} ({_count(scores)})" if count and not _complete(scores) else cell
+
+
+def _md_runs(method: str, dataset: str, scores: dict, keys) -> list[str]:
+    """The table of one method's runs on a dataset: each run, their mean (with its interval) and std."""
+    lines = ["", f"Runs of {_md(method)} on {_md(dataset)}:", "",
+             "| Run | " + " | ".join(f"{k} {_ARROWS[k]}" for k in keys) + " |",
+             "|---|" + "---:|" * len(keys)]
     for i, run in enumerate(scores["runs"]["per_run"], 1):
-        cells = [_md_cell(_fmt(run[k]), _half_width(run, k), False) for k in METRIC_KEYS]
+        cells = [_md_cell(_fmt(run[k]), _half_width(run, k), False) for k in keys]
         lines.append(f"| {i}: `{run['folder']}` | " + " | ".join(cells) + " |")
     lines.append("| mean | " + " | ".join(_md_cell(_fmt(scores[k]), _half_width(scores, k), False)
-                                        for k in METRIC_KEYS) + " |")
-    lines.append("| std over runs | " + " | ".join(_fmt(scores["runs"]["std"][k]) for k in METRIC_KEYS) + " |")
+                                        for k in keys) + " |")
+    lines.append("| std over runs | " + " | ".join(_fmt(scores["runs"]["std"][k]) for k in keys) + " |")
     return lines
 
 
 def _legend(payload: dict) -> str:
     boot = payload.get("bootstrap")
     if not boot:
-        return "Bold: the best value of each column, among the methods scored on every image."
+        return "Bold: the best value of each dataset and metric, among the methods scored on every image."
     level = f"{boot['level']:.0%}"
     text = (f"±: half the width of the {level} percentile bootstrap interval over images ({boot['resamples']} "
-            f"resamples, seed {boot['seed']}); the bounds are in metrics.json. Bold: the best value of each column")
+            f"resamples, seed {boot['seed']}); the bounds are in metrics.json. Bold: the best value of each "
+            f"dataset and metric")
     if payload.get("bold") == "tied":
         text += (f", and every value within noise of it (the paired {level} interval of its difference from the "
-                 "best includes 0)")
+                 f"best includes 0; not judged on fewer than {MIN_IMAGES_FOR_VERDICT} images)")
     return text + ", among the methods scored on every image."
 
 
-def markdown_table(payload: dict) -> str:
-    """One Markdown table per dataset, methods as rows, bold as the module docstring says; the
-    dataset's split check above it and the runs of several-run methods below it."""
-    results, bold = payload["results"], _Bolding(payload)
-    parts = []
+def _md_methods_as_columns(payload: dict, keys, bold: _Bolding) -> list[str]:
+    """One table, a column per method and a row per dataset and metric; footnotes below it."""
+    results = payload["results"]
+    datasets = _datasets(results)
+    lines = ["| Dataset | Metric | " + " | ".join(_md(_column_label(m, per)) for m, per in results.items()) + " |",
+             "|---|---|" + "---:|" * len(results)]
+    for i, dataset in enumerate(datasets):
+        for j, key in enumerate(keys):
+            name = f"{_md(dataset)}<sup>{_marker(i)}</sup>" if j == 0 else ""
+            cells = [_md_value(per.get(dataset), key, bold(m, dataset, key), j == 0) for m, per in results.items()]
+            lines.append(f"| {name} | {key} {_ARROWS[key]} | " + " | ".join(cells) + " |")
+    for i, dataset in enumerate(datasets):
+        lines += ["", f"<sup>{_marker(i)}</sup> {_md(dataset_note(payload, dataset))}"]
+    return lines
+
+
+def _md_datasets_as_columns(payload: dict, keys, bold: _Bolding) -> list[str]:
+    """One table per dataset, a row per method and a column per metric; its footnote below it."""
+    results, lines = payload["results"], []
     for dataset in _datasets(results):
-        lines = [f"### {dataset}", ""]
-        if dataset in (payload.get("splits") or {}):
-            lines += [f"The GT folder {payload['splits'][dataset]['summary']}.", ""]
-        lines += ["| Method | " + " | ".join(f"{k} {_ARROWS[k]}" for k in METRIC_KEYS) + " | n |",
-                  "|---|" + "---:|" * (len(METRIC_KEYS) + 1)]
-        runs = []
+        lines += [f"### {_md(dataset)}", "",
+                  "| Method | " + " | ".join(f"{k} {_ARROWS[k]}" for k in keys) + " | n |",
+                  "|---|" + "---:|" * (len(keys) + 1)]
         for method, per_dataset in results.items():
-            if dataset not in per_dataset:
-                continue
-            scores = per_dataset[dataset]
-            cells = [_md_cell(_fmt(scores[k]), _half_width(scores, k), bold(method, dataset, k)) for k in METRIC_KEYS]
-            lines.append(f"| {_label(method, scores)} | " + " | ".join(cells) + f" | {_count(scores)} |")
-            runs += _md_runs(method, scores) if scores.get("runs") else []
-        parts.append("\n".join(lines + runs))
-    return "\n\n".join(parts) + "\n\n" + _legend(payload) + "\n"
+            if (scores := per_dataset.get(dataset)) is not None:
+                cells = [_md_value(scores, k, bold(method, dataset, k), False) for k in keys]
+                lines.append(f"| {_md(_label(method, scores))} | " + " | ".join(cells) + f" | {_count(scores)} |")
+        lines += ["", _md(dataset_note(payload, dataset)), ""]
+    return lines[:-1]
 
 
+def markdown_table(payload: dict) -> str:
+    """table.md: the table(s) in the payload's layout with the datasets' footnotes, bold as the
+    module docstring says, the legend, then the runs of every several-run method."""
+    keys, layout = _settings(payload)
+    body = {"methods-as-columns": _md_methods_as_columns,
+            "datasets-as-columns": _md_datasets_as_columns}[layout](payload, keys, _Bolding(payload))
+    runs = [line for method, per_dataset in payload["results"].items() for dataset, scores in per_dataset.items()
+            if scores.get("runs") for line in _md_runs(method, dataset, scores, keys)]
+    return "\n".join([*body, "", _legend(payload), *runs]) + "\n"
+
+
+# ------------------------------------------------------------------------------------ table.tex
 def _tex(text: str) -> str:
-    for char in "\\&%$#_{}":
-        text = text.replace(char, "\\" + char if char != "\\" else r"\textbackslash{}")
-    return text
+    """Text with LaTeX's special characters escaped."""
+    return "".join(_TEX_ESCAPES.get(char, char) for char in text)
+
+
+def _tex_value(scores: dict | None, key: str, bold: bool, count: bool) -> str:
+    """One method's value in a cell: ``\\textbf`` if ``bold``, ``{\\scriptsize$\\pm$.006}`` after a
+    value with an interval and, if ``count``, ``\\textsuperscript{(5/6)}`` when it missed images."""
+    if not scores:
+        return "-"
+    cell = _fmt(scores.get(key))
+    if bold:
+        cell = rf"\textbf{{{cell}}}"
+    if half := _half_width(scores, key):
+        cell += rf"{{\scriptsize$\pm${half}}}"
+    if count and not _complete(scores):
+        cell += rf"\textsuperscript{{({_count(scores)})}}"
+    return cell
+
+
+def _tex_row(cells) -> str:
+    return " & ".join(cells) + r" \\"
+
+
+def _tex_methods_as_columns(payload: dict, keys, bold: _Bolding) -> tuple[str, list[str], list[str]]:
+    """Column spec, header and body rows: a column per method, a row per dataset and metric."""
+    results = payload["results"]
+    head = [_tex_row(["Dataset", "Metric", *(_tex(_column_label(m, per)) for m, per in results.items())])]
+    body = []
+    for i, dataset in enumerate(_datasets(results)):
+        body += [r"\midrule"] if i else []
+        for j, key in enumerate(keys):
+            name = rf"{_tex(dataset)}\textsuperscript{{{_marker(i)}}}" if j == 0 else ""
+            body.append(_tex_row([name, _LATEX_HEADER[key], *(
+                _tex_value(per.get(dataset), key, bold(m, dataset, key), j == 0) for m, per in results.items())]))
+    return "ll" + "c" * len(results), head, body
+
+
+def _tex_datasets_as_columns(payload: dict, keys, bold: _Bolding) -> tuple[str, list[str], list[str]]:
+    """Column spec, header and body rows: a row per method, a group of metric columns per dataset."""
+    results, n = payload["results"], len(keys)
+    datasets = _datasets(results)
+    head = [
+        _tex_row(["", *(rf"\multicolumn{{{n}}}{{c}}{{{_tex(d)}\textsuperscript{{{_marker(i)}}}}}"
+                        for i, d in enumerate(datasets))]),
+        " ".join(rf"\cmidrule(lr){{{2 + i * n}-{1 + (i + 1) * n}}}" for i in range(len(datasets))),
+        _tex_row(["Method", *[_LATEX_HEADER[k] for k in keys] * len(datasets)]),
+    ]
+    body = [_tex_row([_tex(_column_label(method, per_dataset)), *(
+        _tex_value(per_dataset.get(dataset), key, bold(method, dataset, key), i == 0)
+        for dataset in datasets for i, key in enumerate(keys))]) for method, per_dataset in results.items()]
+    return "l" + "c" * (n * len(datasets)), head, body
 
 
 def latex_table(payload: dict) -> str:
-    """A booktabs tabular: methods as rows, one column group per dataset, bold as in table.md,
-    ``{\\scriptsize$\\pm$.006}`` after a value with an interval."""
-    results, bold = payload["results"], _Bolding(payload)
-    datasets = _datasets(results)
-    n = len(METRIC_KEYS)
-    lines = [
-        r"% requires \usepackage{booktabs}",
+    """table.tex: a booktabs tabular in the payload's layout, bold as in table.md, then the
+    datasets' footnotes (marked ``\\textsuperscript{a}`` at the dataset's name) as paragraphs
+    after the tabular. Needs only ``\\usepackage{booktabs}``; paste it inside a ``table``."""
+    keys, layout = _settings(payload)
+    spec, head, body = {"methods-as-columns": _tex_methods_as_columns,
+                        "datasets-as-columns": _tex_datasets_as_columns}[layout](payload, keys, _Bolding(payload))
+    notes = [rf"\textsuperscript{{{_marker(i)}}}\,{_tex(dataset_note(payload, d))}\par"
+             for i, d in enumerate(_datasets(payload["results"]))]
+    return "\n".join([
+        r"% requires \usepackage{booktabs}; paste inside a table environment",
         "% " + _legend(payload).replace("±", "+/-"),
-        r"\begin{tabular}{l" + ("*{%d}{c}" % n) * len(datasets) + "}",
-        r"\toprule",
-        " & ".join([""] + [rf"\multicolumn{{{n}}}{{c}}{{{_tex(d)}}}" for d in datasets]) + r" \\",
-        " ".join(rf"\cmidrule(lr){{{2 + i * n}-{1 + (i + 1) * n}}}" for i in range(len(datasets))),
-        " & ".join(["Method"] + [_LATEX_HEADER[k] for k in METRIC_KEYS] * len(datasets)) + r" \\",
-        r"\midrule",
-    ]
-    for method, per_dataset in results.items():
-        label = next((_label(method, s) for s in per_dataset.values()), method)
-        cells = [_tex(label)]
-        for dataset in datasets:
-            scores = per_dataset.get(dataset, {})
-            for i, key in enumerate(METRIC_KEYS):
-                cell = _fmt(scores.get(key))
-                if scores and bold(method, dataset, key):
-                    cell = rf"\textbf{{{cell}}}"
-                if scores and (half := _half_width(scores, key)):
-                    cell += rf"{{\scriptsize$\pm${half}}}"
-                if scores and not _complete(scores) and i == 0:  # the count, once per dataset group
-                    cell += rf"\textsuperscript{{({_count(scores)})}}"
-                cells.append(cell)
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+        rf"\begin{{tabular}}{{{spec}}}", r"\toprule", *head, r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
+        r"\par\smallskip",
+        r"{\footnotesize % notes (outside the tabular: keep them out of any \resizebox)",
+        *notes, "}",
+    ]) + "\n"
 
 
 def jsonable(value):
@@ -271,28 +406,30 @@ def comparison_markdown(content: dict) -> str:
              f"Difference first - second of each dataset number, with its {level} paired percentile bootstrap "
              f"interval ({boot['resamples']} resamples of the images, the same resamples for both methods, seed "
              f"{boot['seed']}). \"within noise\": the interval includes 0. Each interval holds for one comparison; "
-             f"none is corrected for the number of metrics, datasets and pairs looked at.", ""]
+             f"none is corrected for the number of metrics, datasets and pairs looked at. On fewer than "
+             f"{MIN_IMAGES_FOR_VERDICT} images the interval is too unreliable for a verdict (eval/bootstrap.py, "
+             f"MIN_IMAGES_FOR_VERDICT): \"too few images for a verdict\".", ""]
     pairs = list(dict.fromkeys((c["first"], c["second"]) for c in content["comparisons"]))
     for first, second in pairs:
         lines += [f"## {first} - {second}", "",
-                  f"| Dataset | Metric | {first} | {second} | difference | {level} interval | verdict | n |",
+                  f"| Dataset | Metric | {_md(first)} | {_md(second)} | difference | {level} interval | verdict | n |",
                   "|---|---|---:|---:|---:|---|---|---:|"]
         for c in content["comparisons"]:
             if (c["first"], c["second"]) != (first, second):
                 continue
             for key, m in c["metrics"].items():
-                verdict = {"first": f"**{first} better**", "second": f"**{second} better**"}.get(m["better"],
-                                                                                          "within noise")
-                lines.append(f"| {c['dataset']} | {key} {_ARROWS[key]} | {_fmt(m['values'][0])} | {_fmt(m['values'][1])}"
-                             f" | {_signed(m['difference'])} | [{_signed(m['ci'][0])}, {_signed(m['ci'][1])}]"
-                             f" | {verdict} | {c['n_images']} |")
+                verdict = {"first better": f"**{_md(first)} better**", "second better": f"**{_md(second)} better**",
+                           "too few images": "too few images for a verdict"}.get(m["verdict"], m["verdict"])
+                lines.append(f"| {_md(c['dataset'])} | {key} {_ARROWS[key]} | {_fmt(m['values'][0])}"
+                             f" | {_fmt(m['values'][1])} | {_signed(m['difference'])}"
+                             f" | [{_signed(m['ci'][0])}, {_signed(m['ci'][1])}] | {verdict} | {c['n_images']} |")
         lines.append("")
     return "\n".join(lines)
 
 
 def write_comparison(out_dir: Path, content: dict) -> None:
     """comparison.json (``{"protocol", "bootstrap", "comparisons": [{"dataset", "first", "second",
-    "n_images", "metrics": {metric: {difference, ci, excludes_0, better, values}}}]}``) and
-    comparison.md in ``out_dir``."""
+    "n_images", "metrics": {metric: {difference, ci, excludes_0, better, verdict, values}}}]}``,
+    ``verdict`` as :meth:`eval.bootstrap.Bootstrap.difference` gives it) and comparison.md in ``out_dir``."""
     (out_dir / "comparison.json").write_text(json.dumps(jsonable(content), indent=2) + "\n")
     (out_dir / "comparison.md").write_text(comparison_markdown(content))

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from .aggregate import SODEvaluator, curve_thresholds
-from .bootstrap import Bootstrap
+from .bootstrap import MIN_IMAGES_FOR_VERDICT, Bootstrap
 from .inputs import prediction_levels
 from utils.errors import EvalError
 from utils.layout import find_dataset_folder
@@ -28,8 +28,8 @@ from utils.layout import find_dataset_folder
 from .io import find_gt_folder, list_images, read_gray
 from .metrics import GroundTruth, image_metrics
 from .protocol import check_protocol
-from .report import jsonable, write_comparison, write_reports
-from .scores import CURVE_NAMES, ImageScores
+from .report import LAYOUTS, check_layout, jsonable, write_comparison, write_reports
+from .scores import CURVE_NAMES, ImageScores, table_metrics
 from .split_check import check_split, split_note
 from .summary import best_within_noise, comparison, method_entry
 
@@ -216,7 +216,8 @@ def _publish(tmp: Path, out_dir: Path) -> None:
 def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = "pysodmetrics",
                      workers: int | None = None, allow_missing: bool = False, overwrite: bool = False,
                      plots: bool = True, progress: bool | None = None, bootstrap: Bootstrap | None = Bootstrap(),
-                     compare=(), reference: str | None = None, bold: str | None = None) -> dict:
+                     compare=(), reference: str | None = None, bold: str | None = None, metrics=None,
+                     layout: str = LAYOUTS[0]) -> dict:
     """Evaluate method folders against the GT of ``datasets`` and write ``out_dir``.
 
     ``preds``: ``{label: folder}``, each folder holding ``<DATASET>/<stem>.png``, or ``{label:
@@ -226,12 +227,14 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     .{csv,npz}``, (``plots``) ``plots/<DATASET>_{pr,fm}.{png,pdf}`` and, for ``compare`` (pairs
     ``(A, B)``: A - B) or ``reference`` (every other method - it), comparison.md and .json.
     ``bootstrap``: the settings of the confidence intervals (None: none). ``bold``: ``"best"``
-    (the best printed value of each column) or ``"tied"`` (also every method within noise of the
-    best; the default with a bootstrap).
-    Returns the metrics.json content: ``{"protocol", "bootstrap", "results": {method: {dataset:
-    {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm, maxEm, n_images, n_missing[, wFm_n_images]
-    [, ci][, runs]}}}, "best", "splits", "notes"}`` (NaN written as null). ``progress``: a
-    progress bar (default: when stderr is a terminal). Raises :class:`EvalError` /
+    (the best printed value of each dataset and metric) or ``"tied"`` (also every method within
+    noise of the best; the default with a bootstrap). ``metrics``: the metrics of the tables, in
+    order (default ``eval.scores.TABLE_METRICS``; metrics.json and .csv hold all); ``layout``:
+    theirs, one of ``eval.report.LAYOUTS``.
+    Returns the metrics.json content: ``{"protocol", "bootstrap", "bold", "table": {"metrics",
+    "layout"}, "results": {method: {dataset: {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm,
+    maxEm, n_images, n_missing[, wFm_n_images][, ci][, runs]}}}, "best", "splits", "notes"}`` (NaN
+    written as null). ``progress``: a progress bar (default: when stderr is a terminal). Raises :class:`EvalError` /
     :class:`DatasetError` (``utils.errors``) on missing or unreadable inputs and unusable options.
     """
     check_protocol(protocol)
@@ -240,6 +243,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     methods = method_sources(preds)
     pairs = _comparison_pairs(methods, compare, reference, bootstrap)
     bold = _bold_mode(bold, bootstrap)
+    table = {"metrics": list(table_metrics(metrics)), "layout": check_layout(layout)}
     data_root, out_dir = Path(data_root), Path(out_dir)
     sources = _source_labels(methods)
     tasks, meta, missing, gt_info = _plan({s: folder for s, (_, folder) in sources.items()}, data_root,
@@ -253,7 +257,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
         run = _Run(methods, sources, gt_info, missing, protocol, bootstrap, pairs, tmp)
         run.score(tasks, meta, workers or default_workers(), plots, progress)
         payload = {"protocol": protocol, "bootstrap": bootstrap.as_dict() if bootstrap else None,
-                   "bold": bold, "results": run.results, "best": run.best, "splits": run.splits,
+                   "bold": bold, "table": table, "results": run.results, "best": run.best, "splits": run.splits,
                    "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap)}
         write_reports(tmp, payload, run.curves)
         if pairs:
@@ -390,4 +394,8 @@ def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, boots
                      f"evaluated on fewer images than another is shown with its count and never marked best")
     notes += [f"{dataset}: the GT folder {check['summary']}" for dataset, check in splits.items() if check["status"] == "matches"]
     notes += [note for dataset, check in splits.items() if (note := split_note(dataset, check))]
+    if bootstrap:
+        notes += [f"{dataset}: {check['n_images']} images, fewer than {MIN_IMAGES_FOR_VERDICT}: too few for a "
+                  f"verdict from the bootstrap (no 'better' or 'within noise' in comparisons, no within-noise bold)"
+                  for dataset, check in splits.items() if check["n_images"] < MIN_IMAGES_FOR_VERDICT]
     return notes

@@ -22,11 +22,30 @@ import numpy as np
 from utils.errors import EvalError
 
 METRIC_KEYS = ("Sm", "wFm", "MAE", "adpFm", "meanFm", "maxFm", "adpEm", "meanEm", "maxEm")
+# The default metrics of the tables (``--metrics``), in this order: S-measure, max F, max E and MAE,
+# the four that RGB-D SOD papers print. metrics.json and metrics.csv always hold all of METRIC_KEYS.
+TABLE_METRICS = ("Sm", "maxFm", "maxEm", "MAE")
 LOWER_IS_BETTER = {"MAE"}
 PER_IMAGE_KEYS = ("Sm", "wFm", "MAE", "adpFm", "adpEm")
 # dataset number -> (row of ``curves``, reduction over thresholds)
 CURVE_KEYS = {"meanFm": (2, np.mean), "maxFm": (2, np.max), "meanEm": (3, np.mean), "maxEm": (3, np.max)}
 CURVE_NAMES = ("precision", "recall", "fm", "em")
+
+
+def table_metrics(keys=None) -> tuple[str, ...]:
+    """The metrics a table shows, in the order given: ``keys`` (``--metrics``) checked against
+    :data:`METRIC_KEYS`, or :data:`TABLE_METRICS` when None."""
+    if keys is None:
+        return TABLE_METRICS
+    keys, valid = tuple(keys), ", ".join(METRIC_KEYS)
+    unknown = [key for key in keys if key not in METRIC_KEYS]
+    if unknown or not keys:
+        named = f"unknown metric {', '.join(map(repr, unknown))}" if unknown else "no metric"
+        raise EvalError(f"--metrics: {named}; valid: {valid}")
+    twice = [key for i, key in enumerate(keys) if key in keys[:i]]
+    if twice:
+        raise EvalError(f"--metrics names {twice[0]!r} twice; valid: {valid}")
+    return keys
 
 
 def nan_skipping(key: str, protocol: str) -> bool:

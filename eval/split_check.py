@@ -20,6 +20,7 @@ from utils.layout import dataset_aliases
 
 SPLITS_DIR = Path(__file__).with_name("splits")
 _EXAMPLES = 5
+NOT_COMPARABLE = "its numbers are not comparable with papers that used that split"
 
 
 def known_splits() -> dict[str, Path]:
@@ -74,10 +75,15 @@ def check_split(stems, *names: str) -> dict:
     return result
 
 
+def off_split(check: dict) -> bool:
+    """Whether the folder is of a known dataset but not its test split (a subset, or different):
+    its numbers are then not comparable with papers that used the split."""
+    return check["status"] in ("subset", "differs")
+
+
 def split_note(dataset: str, check: dict) -> str | None:
     """A line for the notes when the folder is a known dataset but not its list."""
-    if check["status"] in ("matches", "unknown dataset"):
+    if not off_split(check):
         return None
     shown = ", ".join(check["examples_not_in_split"] or check["examples_missing"])
-    return (f"{dataset}: the GT folder {check['summary']} (e.g. {shown}): its numbers are not comparable "
-            f"with papers that used that split")
+    return f"{dataset}: the GT folder {check['summary']} (e.g. {shown}): {NOT_COMPARABLE}"

@@ -5,13 +5,14 @@ A method of several runs is reported as the mean over runs of each dataset numbe
 over runs (``ddof=1``) and each run's own numbers; its interval is the bootstrap interval of the
 run mean (``eval/bootstrap.py``). "Within noise of the best": among the methods scored on every
 GT image of the dataset, those whose paired bootstrap interval of ``method - best`` includes 0
-(the best being the highest value, the lowest for MAE).
+(the best being the highest value, the lowest for MAE); not judged (None) on a dataset of fewer
+than :data:`eval.bootstrap.MIN_IMAGES_FOR_VERDICT` images, where the interval is too unreliable.
 """
 import math
 
 import numpy as np
 
-from .bootstrap import Bootstrap, run_means
+from .bootstrap import MIN_IMAGES_FOR_VERDICT, Bootstrap, run_means
 from .scores import LOWER_IS_BETTER, METRIC_KEYS, ImageScores
 
 
@@ -42,7 +43,7 @@ def method_entry(scores: ImageScores, n_missing: int, boot: Bootstrap | None, di
 def best_within_noise(entries: dict, dists: dict, boot: Bootstrap, protocol: str) -> dict:
     """``{metric: {"method": best, "within_noise": [...]}}`` among the complete methods of one
     dataset (``entries``: ``{method: entry}``; ``dists``: their bootstrap distributions, all drawn
-    on the same images)."""
+    on the same images); ``within_noise`` is None below ``MIN_IMAGES_FOR_VERDICT`` images."""
     complete = [m for m, entry in entries.items() if not entry["n_missing"]]
     best = {}
     for key in METRIC_KEYS:
@@ -51,9 +52,11 @@ def best_within_noise(entries: dict, dists: dict, boot: Bootstrap, protocol: str
             continue
         pick = min if key in LOWER_IS_BETTER else max
         top = pick(scored, key=lambda m: entries[m][key])
-        tied = [m for m in scored if m != top and not boot.difference(
-            key, entries[m][key] - entries[top][key],
-            dists[m][key].mean(axis=1) - dists[top][key].mean(axis=1), protocol)["excludes_0"]]
+        n_images = entries[top]["n_images"]
+        tied = None if n_images < MIN_IMAGES_FOR_VERDICT else [
+            m for m in scored if m != top and not boot.difference(
+                key, entries[m][key] - entries[top][key],
+                dists[m][key].mean(axis=1) - dists[top][key].mean(axis=1), protocol, n_images)["excludes_0"]]
         best[key] = {"method": top, "within_noise": tied}
     return best
 
@@ -63,8 +66,8 @@ def comparison(first: str, second: str, scores: dict, entries: dict, dists: dict
     drawn when both were scored on the same images, else on the images both have."""
     a, b = scores[first], scores[second]
     if a.stems == b.stems:
-        result = {"n_images": a.n_images,
-                  "metrics": boot.paired(entries[first], entries[second], dists[first], dists[second], a.protocol)}
+        result = {"n_images": a.n_images, "metrics": boot.paired(entries[first], entries[second], dists[first],
+                                                                 dists[second], a.protocol, a.n_images)}
     else:
         result = boot.compare(a, b)
     return {"first": first, "second": second, **result}

@@ -6,6 +6,7 @@ size=(B, n))``), then each resample's number is recomputed in Python from per-im
 from PySODMetrics 1.6.2 (scalars) or from per-image histograms (curves), and the interval is
 ``np.percentile`` of them. The project's bootstrap is never used to get an expected value.
 """
+import ast
 import csv
 import json
 import shutil
@@ -18,6 +19,8 @@ import py_sod_metrics  # the per-image reference values (requirements-dev.txt)
 import pytest
 
 from eval import Bootstrap, ImageScores, SODEvaluator, check_split, compare, evaluate_folders, load_npz
+from eval.bootstrap import MIN_IMAGES_FOR_VERDICT
+from eval.bootstrap_coverage import coverage
 from eval.cli import main
 
 SPLITS = Path(__file__).resolve().parents[1] / "eval" / "splits"
@@ -198,8 +201,9 @@ def test_an_interval_shrinks_as_images_are_added():
 
 # ---------------------------------------------------------------------------------- comparisons
 def test_paired_difference_equals_a_loop_and_a_method_against_itself_is_exactly_zero():
+    n = MIN_IMAGES_FOR_VERDICT  # enough images for a verdict
     rng = np.random.default_rng(5)
-    pairs_a = [blob_pair(rng, 0.15) for _ in range(30)]
+    pairs_a = [blob_pair(rng, 0.15) for _ in range(n)]
     pairs_b = [(np.clip(p.astype(int) + rng.integers(-60, 60, p.shape), 0, 255).astype(np.uint8), g)
                for p, g in pairs_a]
     a, b = SODEvaluator(), SODEvaluator()
@@ -208,38 +212,52 @@ def test_paired_difference_equals_a_loop_and_a_method_against_itself_is_exactly_
         b.update(pb, gt)
     got = compare(a, b, resamples=250, level=0.9, seed=2)
     ref_a, ref_b = pysod_per_image(pairs_a), pysod_per_image(pairs_b)
-    assert got["n_images"] == 30
+    assert got["n_images"] == n
     for key in ("Sm", "MAE", "wFm"):
-        expected = loop_interval(30, lambda row: np.mean(ref_a[key][row]) - np.mean(ref_b[key][row]), 250, 0.9, 2)
+        expected = loop_interval(n, lambda row: np.mean(ref_a[key][row]) - np.mean(ref_b[key][row]), 250, 0.9, 2)
         m = got["metrics"][key]
         np.testing.assert_allclose(m["ci"], expected, rtol=0, atol=1e-12, err_msg=key)
         assert m["difference"] == pytest.approx(np.mean(ref_a[key]) - np.mean(ref_b[key]), abs=1e-12)
         assert m["excludes_0"] == (expected[0] > 0 or expected[1] < 0)
-    expected = loop_interval(30, lambda row: ref_a["curves"][row, 0].mean(0).max() - ref_b["curves"][row, 0].mean(0).max(),
-                             250, 0.9, 2)
+    expected = loop_interval(n, lambda row: ref_a["curves"][row, 0].mean(0).max()
+                             - ref_b["curves"][row, 0].mean(0).max(), 250, 0.9, 2)
     np.testing.assert_allclose(got["metrics"]["maxFm"]["ci"], expected, rtol=0, atol=1e-12)
     assert got["metrics"]["MAE"]["better"] == "first"  # the noisier copy has the larger MAE
+    assert got["metrics"]["MAE"]["verdict"] == "first better"
     for m in compare(a, a, resamples=250)["metrics"].values():
         assert m["difference"] == 0.0 and m["ci"] == [0.0, 0.0] and not m["excludes_0"] and m["better"] is None
+        assert m["verdict"] == "within noise"
 
 
-def test_comparison_files_and_within_noise_bolding(tmp_path):
+def one_bad_image(tmp_path: Path, n: int):
     """A: good maps; B: A's maps with one image replaced by noise; C: noise everywhere. B is worse
-    only on one image, so in the 34% of resamples that miss it the difference is exactly 0: within
-    noise of A (bold with --bold tied), while C is clearly worse."""
-    data, folders = make_methods(tmp_path, 6, {"A": 0.02, "C": 0.6})
+    only on one image, so in the resamples that miss it (about a third) the difference is exactly 0:
+    within noise of A, while C is clearly worse. Returns the CLI arguments but --out."""
+    data, folders = make_methods(tmp_path, n, {"A": 0.02, "C": 0.6})
     shutil.copytree(folders["A"] / "DS", tmp_path / "B" / "DS")
     shutil.copy(folders["C"] / "DS" / "im03.png", tmp_path / "B" / "DS" / "im03.png")
     preds = ["A=" + str(folders["A"]), f"B={tmp_path / 'B'}", "C=" + str(folders["C"])]
-    args = ["--pred", *preds, "--data-root", str(data), "--datasets", "DS", "--no-plots", "--ci", "500"]
+    return ["--pred", *preds, "--data-root", str(data), "--datasets", "DS", "--no-plots", "--ci", "500",
+            "--layout", "datasets-as-columns"]
+
+
+def method_rows(table: Path) -> dict:
+    """``{method: row}`` of a datasets-as-columns table.md."""
+    return {line.split(" | ")[0][2:]: line for line in table.read_text().splitlines()
+            if line.startswith("| ") and " | " in line}
+
+
+def test_comparison_files_and_within_noise_bolding(tmp_path):
+    """On MIN_IMAGES_FOR_VERDICT images (``one_bad_image``): B within noise of A (bold with --bold
+    tied), C worse; comparisons give their verdicts."""
+    args = one_bad_image(tmp_path, MIN_IMAGES_FOR_VERDICT)
     assert main([*args, "--out", str(tmp_path / "tied"), "--reference", "A", "--compare", "A", "A"]) == 0
     metrics = json.loads((tmp_path / "tied" / "metrics.json").read_text())
     assert metrics["bold"] == "tied" and metrics["best"]["DS"]["Sm"] == {"method": "A", "within_noise": ["B"]}
-    rows = {line.split(" | ")[0][2:]: line for line in (tmp_path / "tied" / "table.md").read_text().splitlines()
-            if line.startswith("| ") and " | " in line}
+    rows = method_rows(tmp_path / "tied" / "table.md")
     assert rows["B"].count("**") >= 4 and "**" not in rows["C"]  # B's Sm and MAE at least
-    sm_b = metrics["results"]["B"]["DS"]["Sm"]
-    assert f"**{sm_b:.3f}** ±" in rows["B"] and sm_b < metrics["results"]["A"]["DS"]["Sm"] - 0.01
+    sm_a, sm_b = metrics["results"]["A"]["DS"]["Sm"], metrics["results"]["B"]["DS"]["Sm"]
+    assert f"**{sm_b:.3f}** ±" in rows["B"] and f"{sm_b:.3f}" != f"{sm_a:.3f}"  # bold, yet not the best value
 
     comparisons = json.loads((tmp_path / "tied" / "comparison.json").read_text())["comparisons"]
     pairs = [(c["first"], c["second"]) for c in comparisons]
@@ -247,15 +265,75 @@ def test_comparison_files_and_within_noise_bolding(tmp_path):
     assert all(m["difference"] == 0.0 and m["ci"] == [0.0, 0.0] for m in comparisons[0]["metrics"].values())
     b_vs_a = comparisons[1]["metrics"]["Sm"]
     assert b_vs_a["ci"][1] == 0.0 and not b_vs_a["excludes_0"] and b_vs_a["better"] is None
+    assert b_vs_a["verdict"] == "within noise"
     assert comparisons[2]["metrics"]["Sm"]["better"] == "second" and comparisons[2]["metrics"]["MAE"]["better"] == "second"
+    assert comparisons[2]["metrics"]["Sm"]["verdict"] == "second better"
     md = (tmp_path / "tied" / "comparison.md").read_text()
     assert "## B - A" in md and "within noise" in md and "**A better**" in md
+    assert "too few images for a verdict |" not in md
 
     assert main([*args, "--out", str(tmp_path / "best"), "--bold", "best"]) == 0
-    rows = {line.split(" | ")[0][2:]: line for line in (tmp_path / "best" / "table.md").read_text().splitlines()
-            if line.startswith("| ")}
+    rows = method_rows(tmp_path / "best" / "table.md")
     assert "**" not in rows["B"] and "**" in rows["A"]
     assert not (tmp_path / "best" / "comparison.md").exists()
+
+
+def test_too_few_images_give_no_verdict_and_no_within_noise_bolding(tmp_path):
+    """One image fewer than MIN_IMAGES_FOR_VERDICT: the intervals are still there (C - A's excludes
+    0), but no comparison says "better" or "within noise" and only best values are bold."""
+    args = one_bad_image(tmp_path, MIN_IMAGES_FOR_VERDICT - 1)
+    assert main([*args, "--out", str(tmp_path / "out"), "--reference", "A"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["best"]["DS"]["Sm"] == {"method": "A", "within_noise": None}
+    assert any(f"fewer than {MIN_IMAGES_FOR_VERDICT}: too few for a verdict" in note for note in metrics["notes"])
+    results, rows = metrics["results"], method_rows(tmp_path / "out" / "table.md")
+    for key in metrics["table"]["metrics"]:  # B is bold only where its printed value is the best one
+        best = f"{results[metrics['best']['DS'][key]['method']]['DS'][key]:.3f}"
+        assert (f"**{results['B']['DS'][key]:.3f}**" in rows["B"]) == (f"{results['B']['DS'][key]:.3f}" == best)
+    assert "**" in rows["A"] and "**" not in rows["B"].split(" | ")[1]  # B's Sm: a tie, no longer bold
+
+    comparisons = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert comparisons["bootstrap"]["min_images_for_verdict"] == MIN_IMAGES_FOR_VERDICT
+    c_vs_a = comparisons["comparisons"][1]["metrics"]
+    assert c_vs_a["Sm"]["excludes_0"] and c_vs_a["Sm"]["ci"][1] < 0  # an interval that excludes 0, still
+    for c in comparisons["comparisons"]:
+        assert all(m["better"] is None and m["verdict"] == "too few images" for m in c["metrics"].values())
+    md = (tmp_path / "out" / "comparison.md").read_text()
+    assert md.count("| too few images for a verdict |") == 2 * 9 and "better**" not in md and "within noise |" not in md
+
+
+def documented_coverage() -> dict:
+    """``{shape: {n: coverage in %}}``: the table in the docstring of MIN_IMAGES_FOR_VERDICT."""
+    body = ast.parse((Path(__file__).resolve().parents[1] / "eval" / "bootstrap.py").read_text()).body
+    i = next(i for i, node in enumerate(body) if isinstance(node, ast.Assign)
+             and node.targets[0].id == "MIN_IMAGES_FOR_VERDICT")
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in body[i + 1].value.value.splitlines() if line.strip().startswith("|")]
+    sizes = [int(cell.removeprefix("n=")) for cell in rows[0][1:]]
+    return {row[0]: dict(zip(sizes, map(float, row[1:]))) for row in rows[2:]}
+
+
+def test_the_documented_coverage_is_reproduced_by_a_loop():
+    """The docstring's MAE-like row (``eval/bootstrap_coverage.py``'s recipe: scores Beta(0.8, 12)
+    and Beta(0.9, 10) sharing Gamma(0.7) and Gamma(9) parts), recomputed here at n = 5 and at the
+    threshold: far below 95% at 5, within 2 points of it from the threshold on."""
+    s, t, g_a, h_a, g_b, h_b = 0.7, 9.0, 0.1, 3.0, 0.2, 1.0
+    truth = (s + g_a) / (s + g_a + t + h_a) - (s + g_b) / (s + g_b + t + h_b)
+    documented = documented_coverage()["MAE-like"]
+    for n in (5, MIN_IMAGES_FOR_VERDICT):
+        rng, held = np.random.default_rng([0, n, 1]), 0  # seed 0, the second shape
+        for _ in range(4000):
+            shared_s, shared_t = rng.gamma(s, size=n), rng.gamma(t, size=n)
+            xa, ya = shared_s + rng.gamma(g_a, size=n), shared_t + rng.gamma(h_a, size=n)
+            xb, yb = shared_s + rng.gamma(g_b, size=n), shared_t + rng.gamma(h_b, size=n)
+            d = xa / (xa + ya) - xb / (xb + yb)
+            low, high = np.percentile(d[rng.integers(0, n, size=(1000, n))].mean(axis=1), [2.5, 97.5])
+            held += bool(low <= truth <= high)
+        assert round(100 * held / 4000, 1) == documented[n], n
+    assert round(100 * coverage(1, 5, 4000, 1000, 0), 1) == documented[5]  # and the simulation's own code
+    table = documented_coverage()  # the threshold is the smallest size where every shape is within 2 points
+    assert all(row[MIN_IMAGES_FOR_VERDICT] >= 93 for row in table.values())
+    assert min(row[max(n for n in documented if n < MIN_IMAGES_FOR_VERDICT)] for row in table.values()) < 93
 
 
 # ---------------------------------------------------------------------- folder evaluation outputs
@@ -352,7 +430,7 @@ def test_several_runs_give_mean_std_per_run_numbers_and_the_interval_of_the_mean
         rows = list(csv.DictReader(f))
     assert len(rows) == 30 and {r["run"] for r in rows} == {"1", "2", "3"}
     table = (out / "table.md").read_text()
-    assert "| M (3 runs) |" in table and "| std over runs |" in table and "Runs of M:" in table
+    assert "| M (3 runs) |" in table and "| std over runs |" in table and "Runs of M on DS:" in table
 
     # a glob gives the same method
     assert main(["--pred", f"M={tmp_path / 'seed*'}", "--data-root", str(data), "--datasets", "DS",

@@ -181,7 +181,7 @@ def test_tables_are_fair_with_missing_predictions(tmp_path):
     small = cv2.resize(cv2.imread(str(perfect / "DES" / "RGBD_data_2.png"), 0), (320, 240))
     cv2.imwrite(str(perfect / "DES" / "RGBD_data_2.png"), small)
     result = evaluate_folders({"Perfect": perfect, "Partial": partial}, data, ["DES", "OTHER"], tmp_path / "out",
-                              allow_missing=True)
+                              allow_missing=True, layout="datasets-as-columns")  # methods as rows
     assert "OTHER" not in result["results"]["Partial"]  # no folder at all: an empty cell
     assert result["results"]["Partial"]["DES"]["n_images"] == 4
     md = (tmp_path / "out" / "table.md").read_text()
