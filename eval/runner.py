@@ -23,7 +23,7 @@ from .aggregate import SODEvaluator, curve_thresholds
 from .bootstrap import MIN_IMAGES_FOR_VERDICT, Bootstrap
 from .inputs import prediction_levels
 from utils.errors import EvalError
-from utils.layout import find_dataset_folder
+from utils.layout import find_dataset_folder, find_role_dirs, list_datasets
 
 from .io import find_gt_folder, list_images, read_gray
 from .metrics import GroundTruth, image_metrics
@@ -46,9 +46,11 @@ def default_workers() -> int:
 def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bool):
     """Tasks ``(gt_path, ((source, dataset), pred_path) ...)``, each task's ``(dataset, stem)``,
     missing counts per (source, dataset), and each dataset's ``(GT folder, GT stems)``."""
-    tasks, meta, missing, problems, gt_info = [], [], {}, [], {}
+    tasks, meta, missing, problems, gt_info, extras = [], [], {}, [], {}, []
     for spec in datasets:
         dataset, gt_root = _dataset_folder(data_root, spec)
+        if not gt_root.is_dir():
+            raise EvalError(_no_dataset_message(data_root, spec, gt_root))
         if dataset in gt_info:
             raise EvalError(f"--datasets names {dataset!r} twice")
         _check_name(dataset, "dataset name")
@@ -59,6 +61,10 @@ def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bo
         gt_info[dataset] = (gt_root, list(gts))
         available = {source: _method_maps(Path(folder), dataset, allow_missing) for source, folder in sources.items()}
         for source, images in available.items():
+            extra = [stem for stem in images if stem not in gts]
+            if extra:
+                extras.append(f"{source}/{dataset}: {len(extra)} map(s) without a GT image were ignored "
+                              f"({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})")
             absent = [stem for stem in gts if stem not in images]
             missing[source, dataset] = len(absent)
             if len(absent) == len(gts):
@@ -77,7 +83,20 @@ def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bo
         if not allow_missing:
             raise EvalError(message + " (--allow-missing skips them)")
         warnings.warn(message + " (skipped)", stacklevel=3)
-    return tasks, meta, missing, gt_info
+    return tasks, meta, missing, gt_info, extras
+
+
+def _no_dataset_message(data_root: Path, spec: str, folder: Path) -> str:
+    """Why ``--datasets`` ``spec`` has no folder: what ``data_root`` holds, or that it is itself a
+    dataset folder (one level too deep)."""
+    if not data_root.is_dir():
+        return f"--data-root {data_root} is not a folder"
+    inside = find_role_dirs(data_root)
+    if "gt" in inside and not list_datasets(data_root):
+        return (f"--data-root {data_root} is itself a dataset folder ({inside['gt'].name}/ inside): pass its parent, "
+                f"--data-root {data_root.parent} --datasets {data_root.resolve().name}")
+    found = ", ".join(p.name for p in sorted(data_root.iterdir()) if p.is_dir() and not p.name.startswith("."))
+    return f"dataset {spec}: no folder {folder.name} under --data-root {data_root}; found: {found or 'nothing'}"
 
 
 def _check_name(name: str, what: str) -> None:
@@ -114,6 +133,10 @@ def _method_maps(folder: Path, dataset: str, allow_missing: bool) -> dict[str, P
     if not path.is_dir():
         if allow_missing:
             return {}
+        own = list_images(folder)
+        if own:
+            raise EvalError(f"{folder} holds {len(own)} maps itself, not one folder per dataset: pass its parent, "
+                            f"--pred {folder.parent} (maps go to <method folder>/<DATASET>/<stem>.png)")
         found = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_dir())) or "nothing"
         raise EvalError(f"no {dataset} folder in {folder}; found: {found}")
     return list_images(path)
@@ -246,8 +269,8 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     table = {"metrics": list(table_metrics(metrics)), "layout": check_layout(layout)}
     data_root, out_dir = Path(data_root), Path(out_dir)
     sources = _source_labels(methods)
-    tasks, meta, missing, gt_info = _plan({s: folder for s, (_, folder) in sources.items()}, data_root,
-                                          list(datasets), allow_missing)
+    tasks, meta, missing, gt_info, extras = _plan({s: folder for s, (_, folder) in sources.items()}, data_root,
+                                                  list(datasets), allow_missing)
     _check_out_dir(out_dir, overwrite)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +281,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
         run.score(tasks, meta, workers or default_workers(), plots, progress)
         payload = {"protocol": protocol, "bootstrap": bootstrap.as_dict() if bootstrap else None,
                    "bold": bold, "table": table, "results": run.results, "best": run.best, "splits": run.splits,
-                   "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap)}
+                   "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap) + extras}
         write_reports(tmp, payload, run.curves)
         if pairs:
             write_comparison(tmp, {"protocol": protocol, "bootstrap": bootstrap.as_dict(),

@@ -223,3 +223,24 @@ def test_check_on_a_parent_folder_names_the_datasets_at_fault(tmp_path, capsys):
     assert "DES  (" in out and "NLPR  (" in out and "SIP  (" in out
     assert "SIP" in out.split("no RGB folder")[0].splitlines()[-1]
     assert out.strip().splitlines()[-1] == "3 datasets checked: NOT usable: NLPR (1 problem(s)), SIP (1 problem(s))"
+
+
+def test_eval_messages_name_the_likely_mistake(tmp_path):
+    """A wrong dataset name lists what --data-root holds; a --data-root or --pred one level too
+    deep names its parent; maps without a GT image are counted in the notes, not dropped silently."""
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "rgbd" / "DES", data / "DES")
+    maps = tmp_path / "JL-DCF"
+    shutil.copytree(FIXTURES / "maps" / "JL-DCF" / "DES", maps / "DES")
+    with pytest.raises(EvalError, match=r"dataset NJU2K: no folder NJU2K under --data-root .*data; found: DES"):
+        evaluate_folders({"M": maps}, data, ["NJU2K"], tmp_path / "out", plots=False)
+    with pytest.raises(EvalError, match=r"--data-root .*data/DES is itself a dataset folder \(GT/ inside\): pass its "
+                       r"parent, --data-root .*data --datasets DES"):
+        evaluate_folders({"M": maps}, data / "DES", ["DES"], tmp_path / "out", plots=False)
+    with pytest.raises(EvalError, match=r"JL-DCF/DES holds 5 maps itself, not one folder per dataset: pass its parent, "
+                       r"--pred .*JL-DCF"):
+        evaluate_folders({"M": maps / "DES"}, data, ["DES"], tmp_path / "out", plots=False)
+    shutil.copy(maps / "DES" / "RGBD_data_1.png", maps / "DES" / "extra_1.png")
+    result = evaluate_folders({"M": maps}, data, ["DES"], tmp_path / "out", plots=False)
+    assert "M/DES: 1 map(s) without a GT image were ignored (extra_1)" in result["notes"]
+    assert result["results"]["M"]["DES"]["n_images"] == 5
