@@ -46,17 +46,18 @@ from typing import Any, Dict
 import torch
 from tqdm import tqdm
 
-from datasets import DatasetSource, RGBDSODDataset, list_datasets
+from datasets import DatasetSource, RGBDSODDataset
 from datasets.polarity import AUTO, DepthDecision, decide, measure_polarity
 from inference import BACKENDS, Predictor
 from models import model_from_checkpoint
 from models.export import export_onnx, onnx_difference
 from utils.cli import non_negative_int, positive_int, run_cli
+from utils.config import AMP_MODES, DEVICES, PreprocessConfig
 from utils.errors import CDINetError
 from utils.files import atomic_folder, atomic_write_bytes, atomic_write_text
 from utils.images import encode_png
-from utils.layout import find_dataset_folder, find_role_dirs
-from utils.runtime import AMP_DTYPES, make_loader
+from utils.layout import find_dataset_folder, find_role_dirs, list_datasets
+from utils.runtime import make_loader
 
 INFO_FORMAT = "cdinet-sod/test-info/2"
 
@@ -75,22 +76,22 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="datasets under --data-root (default: every dataset folder there); another name "
                         "of the same benchmark is found too (DES finds RGBD135), NAME=FOLDER names a folder")
     parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--size", type=positive_int, help="network input size (default: the checkpoint's training size, "
                         "else 256 as the release)")
-    parser.add_argument("--resize", choices=["pil", "opencv"], help="input resize (default: the checkpoint's "
+    parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"), help="input resize (default: the checkpoint's "
                         "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
-    parser.add_argument("--interpolation", choices=["linear", "nearest", "cubic", "area"],
+    parser.add_argument("--interpolation", choices=PreprocessConfig.choices("interpolation"),
                         help="input resize filter (default: the checkpoint's, else linear)")
-    parser.add_argument("--depth-scaling", choices=["release", "minmax"], help="release: 8-bit depth / 255 "
+    parser.add_argument("--depth-scaling", choices=PreprocessConfig.choices("depth_scaling"), help="release: 8-bit depth / 255 "
                         "(16-bit/float: min-max); minmax: every map (default: the checkpoint's, else release)")
-    parser.add_argument("--depth-resize", choices=["direct", "rgb_first"], help="direct: depth straight to "
+    parser.add_argument("--depth-resize", choices=PreprocessConfig.choices("depth_resize"), help="direct: depth straight to "
                         "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
     parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
     parser.add_argument("--workers", type=non_negative_int, help="DataLoader workers (default: 0 on CPU, where workers would "
                         "take cores from the network, 4 on CUDA)")
-    parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=list(AMP_DTYPES),
+    parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=AMP_MODES,
                         help="autocast; --amp alone means bf16")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels_last memory format for the torch backend (default on: 1.3x faster fp32 "

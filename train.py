@@ -7,6 +7,7 @@ Examples:
   python train.py --config configs/demo.yaml --device cpu           # synthetic data, a few minutes
   python train.py --config configs/cdinet.yaml --set train.amp=bf16 --set train.channels_last=true
   python train.py --config configs/cdinet.yaml --set model.init=CDINet.pth   # fine-tune the release
+  python train.py --config configs/cdinet.yaml --print-config       # every key with its value, and stop
   torchrun --nproc_per_node=4 train.py --config configs/cdinet.yaml # DistributedDataParallel
   python train.py --resume runs/cdinet                              # continue a run with its saved config
   python train.py --resume runs/cdinet/ckpt_e040_s0029840.pth
@@ -14,55 +15,88 @@ Examples:
 The run folder (log.dir) receives config.yaml (the resolved config), ckpt_e*_s*.pth (full,
 resumable state), weights_e<epoch>.pth at checkpoint.weights_epochs (the release keeps epochs
 85, 90, ..., 120), weights_final.pth (the last epoch's weights: the result), best.pth (with
-validation only: best held-out S-measure), log.jsonl (one JSON line per epoch), TensorBoard
-events (tensorboard --logdir runs) and, with log.save_init, weights_init.pth (the untrained
-model).
+validation only: best held-out S-measure), log.jsonl (one JSON line per epoch, and events),
+TensorBoard events (tensorboard --logdir runs) and, with log.save_init, weights_init.pth (the
+untrained model). docs/training.md describes every key.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as torch_dist
 import torch.nn.functional as F
+import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
+from torch.utils.data import DataLoader, Subset
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig,
-                      DatasetSource, PreprocessConfig, RGBDSODDataset, build_test_transform,
-                      build_train_transform)
-from datasets.layout import pair_samples, scan_source
+from datasets import (
+    DEPTH_MEAN,
+    DEPTH_STD,
+    RGB_MEAN,
+    RGB_STD,
+    DatasetSource,
+    RGBDSODDataset,
+    build_test_transform,
+    build_train_transform,
+)
+from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import AUTO, decide, measure_polarity
 from eval import SODEvaluator
 from models import build_from_config, load_weights
 from models.postprocess import saliency_map
-from utils.checkpoint import (atomic_save, git_sha, latest_checkpoint, list_checkpoints,
-                              read_training_checkpoint, restore_rng_state, save_training_checkpoint,
-                              weights_export)
+from utils.checkpoint import (
+    atomic_save,
+    git_sha,
+    latest_checkpoint,
+    list_checkpoints,
+    read_training_checkpoint,
+    restore_rng_state,
+    save_training_checkpoint,
+    weights_export,
+)
 from utils.cli import run_cli
+from utils.config import (
+    DEVICES,
+    AugmentConfig,
+    PreprocessConfig,
+    backbone_settings,
+    config_from_dict,
+    load_config,
+    save_config,
+)
+from utils.dist import DistInfo, cleanup_distributed, init_distributed, local_rank_from_env, select_device
 from utils.errors import CDINetError, ConfigError
-from utils.config import backbone_settings, config_from_dict, load_config, save_config
-from utils.dist import (DistInfo, cleanup_distributed, init_distributed, local_rank_from_env,
-                        select_device)
-from utils.runtime import (ResumableSampler, autocast_context, channels_last_if, derive_seed,
-                           make_loader, seed_everything)
-
+from utils.runtime import (
+    ResumableSampler,
+    autocast_context,
+    channels_last_if,
+    derive_seed,
+    make_loader,
+    seed_everything,
+)
 
 DEFAULT_CONFIG = "configs/cdinet.yaml"
 
 
 class TrainingError(CDINetError):
     """A run that cannot start or go on; the message says why and what to do."""
+
+
+class NonFiniteLoss(TrainingError):
+    pass
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -73,7 +107,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "which uses the run's saved config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=60 (repeatable)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for --set train.device=...")
+    parser.add_argument("--device", choices=DEVICES, help="shortcut for --set train.device=...")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and stop")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR|CKPT",
                         help="continue a run with the config saved in its checkpoint: the latest checkpoint "
                         "of this run folder (bare --resume: log.dir of --config), or this checkpoint file")
@@ -86,22 +121,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- data
 def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
     """``data.train`` entries as DatasetSources; relative paths are under ``data.root``. An entry's
-    ``invert_depth`` may be ``auto``, resolved by :func:`decide_depth`."""
+    ``invert_depth`` may still be ``auto`` here (see :func:`decide_depth`)."""
     root = Path(config["data"]["root"])
-    sources = []
-    for index, entry in enumerate(config["data"]["train"]):
-        entry = {"root": entry} if isinstance(entry, str) else dict(entry)
-        unknown = set(entry) - {"root", "list_file", "invert_depth", "name"}
-        if unknown:
-            raise ConfigError(f"data.train: unknown key(s) {', '.join(sorted(unknown))}")
-        if entry.get("invert_depth", False) not in (True, False, AUTO):
-            raise ConfigError(f"data.train.{index}.invert_depth must be true, false or {AUTO}, "
-                              f"got {entry['invert_depth']!r}")
-        path = Path(entry.pop("root"))
-        if entry.get("list_file"):
-            entry["list_file"] = root / entry["list_file"]
-        sources.append(DatasetSource(root / path, **entry))
-    return sources
+    return [DatasetSource(root / entry["root"], list_file=root / entry["list_file"] if entry["list_file"] else None,
+                          invert_depth=entry["invert_depth"], name=entry["name"])
+            for entry in config["data"]["train"]]
 
 
 def decide_depth(sources: List[DatasetSource], announce: bool) -> Dict[str, Any]:
@@ -177,76 +201,118 @@ def compute_loss(logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), gt)
 
 
-class NonFiniteLoss(TrainingError):
-    pass
+# ----------------------------------------------------------------------------- state and records
+@dataclass
+class TrainingState:
+    """Where a run stands; a training checkpoint holds it as a dict (``to_dict``).
+
+    ``epochs_done``: completed epochs; ``batch_in_epoch``, ``epoch_loss_sum``, ``epoch_images``:
+    the part of the next epoch already done (after Ctrl-C), so a resumed epoch's loss averages
+    all of its batches; ``best_Sm`` / ``best_epoch``: the held-out S-measure behind best.pth."""
+
+    epochs_done: int = 0
+    step: int = 0
+    batch_in_epoch: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_images: int = 0
+    best_Sm: Optional[float] = None
+    best_epoch: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainingState":
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
+
+    def add_batch(self, loss: float, images: int) -> None:
+        self.step += 1
+        self.batch_in_epoch += 1
+        self.epoch_loss_sum += loss * images
+        self.epoch_images += images
+
+    def end_epoch(self, epoch: int) -> float:
+        """Close ``epoch``; returns its mean loss."""
+        loss = self.epoch_loss_sum / max(self.epoch_images, 1)
+        self.epochs_done, self.batch_in_epoch, self.epoch_loss_sum, self.epoch_images = epoch, 0, 0.0, 0
+        return loss
 
 
-def train_one_epoch(model, loader, optimizer, scaler, config, device, epoch: str, state, writer,
-                    progress: bool) -> Dict[str, float]:
-    """One pass over ``loader``; returns the epoch's mean loss and this session's images/s.
+class Recorder:
+    """The one place that records a run: TensorBoard, log.jsonl and the console. Only the main
+    process records; on the others every method does nothing."""
 
-    Updates ``state``: ``step``, ``batch_in_epoch`` and the running ``epoch_loss_sum`` /
-    ``epoch_images``, which a mid-epoch checkpoint carries, so the loss of a resumed epoch
-    averages all of its batches."""
-    model.train()
+    def __init__(self, run_dir: Path, active: bool, scalars_every: int):
+        self.run_dir, self.active, self.scalars_every = run_dir, active, scalars_every
+        self.writer = SummaryWriter(run_dir / "tensorboard") if active else None
+
+    def say(self, text: str) -> None:
+        if self.active:
+            print(text, flush=True)
+
+    def event(self, **record: Any) -> None:
+        """One line of log.jsonl."""
+        if self.active:
+            with open(self.run_dir / "log.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+
+    def scalars(self, step: int, values: Dict[str, float], every_step: bool = False) -> None:
+        """TensorBoard scalars at ``step`` (``every_step``: only every log.scalars_every steps)."""
+        if self.active and (not every_step or step % self.scalars_every == 0):
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
+
+    def image(self, tag: str, grid: torch.Tensor, step: int) -> None:
+        if self.active:
+            self.writer.add_image(tag, grid, step)
+
+    def close(self) -> None:
+        if self.active:
+            self.writer.close()
+
+
+def export_weights(model: torch.nn.Module, config: Dict[str, Any], path: Path, sha: str, **meta: Any) -> None:
+    """A weights file of ours (model state, config, provenance; no optimizer state), atomically."""
+    atomic_save(weights_export(model.state_dict(), config, git_sha=sha, **meta), path)
+
+
+# ----------------------------------------------------------------------------- one epoch, validation
+def train_one_epoch(net, loader, optimizer, scaler, config, device, label: str, state: TrainingState,
+                    recorder: Recorder, progress: bool) -> float:
+    """One pass over ``loader`` (``label``: ``epoch 3/120``), updating ``state``; returns this
+    session's images/s."""
+    net.train()
     train_cfg = config["train"]
-    clip = config["optim"]["grad_clip_value"]
     seen, start = 0, time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch",
-               disable=not progress, dynamic_ncols=True, leave=False)
+    bar = tqdm(loader, desc=label, unit="batch", disable=not progress, dynamic_ncols=True, leave=False)
     for batch in bar:
         rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
         depth = channels_last_if(train_cfg["channels_last"], batch["depth"].to(device, non_blocking=True))
         gt = batch["gt"].to(device, non_blocking=True)
         with autocast_context(device, train_cfg["amp"]):
-            logits = model(rgb, depth)
+            logits = net(rgb, depth)
         loss = compute_loss(logits, gt)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLoss(
-                f"non-finite loss ({loss_value}) at epoch {epoch.split('/')[0]}, step {state['step'] + 1}; "
+                f"non-finite loss ({loss_value}) at {label.split('/')[0]}, step {state.step + 1}; "
                 f"the run stopped without saving, its last good checkpoint is kept "
                 f"(try a lower optim.lr or train.amp=none)")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_value_(model.parameters(), clip)
+        torch.nn.utils.clip_grad_value_(net.parameters(), config["optim"]["grad_clip_value"])
         scaler.step(optimizer)
         scaler.update()
-        state["step"] += 1
-        state["batch_in_epoch"] += 1
-        state["epoch_loss_sum"] += loss_value * rgb.shape[0]
-        state["epoch_images"] += rgb.shape[0]
+        state.add_batch(loss_value, rgb.shape[0])
         seen += rgb.shape[0]
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
-        if writer is not None and state["step"] % config["log"]["scalars_every"] == 0:
-            writer.add_scalar("train/loss", loss_value, state["step"])
-            writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], state["step"])
-            writer.add_scalar("train/images_per_s", rate, state["step"])
-        if train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"]:
+        recorder.scalars(state.step, {"train/loss": loss_value, "train/lr": optimizer.param_groups[0]["lr"],
+                                      "train/images_per_s": rate}, every_step=True)
+        if train_cfg["max_steps"] and state.step >= train_cfg["max_steps"]:
             break
-    return {"loss": state["epoch_loss_sum"] / max(state["epoch_images"], 1),
-            "images_per_s": seen / (time.perf_counter() - start)}
-
-
-def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
-    """The epochs the run will reach: ``train.epochs``, or fewer when ``train.max_steps`` stops it."""
-    if not train_cfg["max_steps"]:
-        return train_cfg["epochs"]
-    return min(train_cfg["epochs"], math.ceil(train_cfg["max_steps"] / max(batches_per_epoch, 1)))
-
-
-def finished(checkpoint: Dict[str, Any], config: Dict[str, Any]) -> Optional[str]:
-    """Why the run of ``checkpoint`` has nothing left to do under ``config``, or None."""
-    state, train_cfg = checkpoint["state"], config["train"]
-    if state["batch_in_epoch"]:
-        return None
-    if state["epochs_done"] >= train_cfg["epochs"]:
-        return f"it finished epoch {state['epochs_done']} of train.epochs {train_cfg['epochs']}"
-    if train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"]:
-        return f"it reached train.max_steps {train_cfg['max_steps']} (step {state['step']})"
-    return None
+    return seen / (time.perf_counter() - start)
 
 
 def unnormalise(rgb: torch.Tensor, depth: torch.Tensor):
@@ -282,7 +348,7 @@ def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[
     return {"Sm": results["Sm"], "MAE": results["MAE"], "maxFm": results["maxFm"]}, grid
 
 
-# ----------------------------------------------------------------------------- checkpoints
+# ----------------------------------------------------------------------------- which run
 def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides: List[str]) -> Path:
     """The checkpoint that ``--resume`` names: a file, the latest of a run folder, or (bare
     ``--resume``) the latest of the run folder (``log.dir``) of ``--config`` and ``--set``."""
@@ -321,14 +387,26 @@ def resolve_run(args: argparse.Namespace) -> tuple[Dict[str, Any], Optional[Path
     return config, path, checkpoint
 
 
-def restore(checkpoint: Dict[str, Any], model, optimizer, scheduler, scaler) -> Dict[str, Any]:
-    """Load a full training checkpoint; returns the loop state it was saved with."""
-    load_weights(model, checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    scaler.load_state_dict(checkpoint["scaler"])
-    restore_rng_state(checkpoint["rng"])  # rank 0's; the data randomness does not depend on it
-    return {"epoch_loss_sum": 0.0, "epoch_images": 0, **checkpoint["state"]}
+def finished(checkpoint: Dict[str, Any], config: Dict[str, Any]) -> Optional[str]:
+    """Why the run of ``checkpoint`` has nothing left to do under ``config``, or None."""
+    state, train_cfg = TrainingState.from_dict(checkpoint["state"]), config["train"]
+    if state.batch_in_epoch:
+        return None
+    if state.epochs_done >= train_cfg["epochs"]:
+        return f"it finished epoch {state.epochs_done} of train.epochs {train_cfg['epochs']}"
+    if train_cfg["max_steps"] and state.step >= train_cfg["max_steps"]:
+        return f"it reached train.max_steps {train_cfg['max_steps']} (step {state.step})"
+    return None
+
+
+def check_files(config: Dict[str, Any]) -> None:
+    """Files a new run needs, checked before any data is read or worker started."""
+    init, weights = config["model"]["init"], backbone_settings(config["model"])["weights"]
+    if init and not Path(init).is_file():
+        raise ConfigError(f"model.init: file not found: {init}")
+    if str(weights).lower() not in ("imagenet", "none") and not Path(weights).is_file():
+        raise ConfigError(f"model.backbone.weights {str(weights)!r} is none of: imagenet, none (a random init), "
+                          f"or the path of an existing file")
 
 
 def check_new_run_folder(run_dir: Path) -> None:
@@ -337,6 +415,25 @@ def check_new_run_folder(run_dir: Path) -> None:
     if existing:
         raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
                             f"pass --resume {run_dir} to continue it or --set log.dir=... for a new run")
+
+
+def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
+    """The epochs the run will reach: ``train.epochs``, or fewer when ``train.max_steps`` stops it."""
+    if not train_cfg["max_steps"]:
+        return train_cfg["epochs"]
+    return min(train_cfg["epochs"], math.ceil(train_cfg["max_steps"] / max(batches_per_epoch, 1)))
+
+
+def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
+    """CDINet with its streams initialised as ``model.backbone.weights`` says, or, with
+    ``model.init`` (fine-tuning), every weight loaded strictly from that file (the authors'
+    CDINet.pth or a checkpoint of ours); the optimizer then starts fresh."""
+    init = config["model"]["init"]
+    model = build_from_config(config["model"], with_backbone_weights=not init)
+    if init:
+        layout = load_weights(model, init)
+        print(f"model initialised from {init} ({layout} layout)", flush=True)
+    return model
 
 
 def parameter_checksum(model: torch.nn.Module) -> List[float]:
@@ -356,19 +453,171 @@ def gather_checksums(model, dist: DistInfo, device) -> List[List[float]]:
     return [g.tolist() for g in gathered]
 
 
-# ----------------------------------------------------------------------------- main
-def check_files(config: Dict[str, Any]) -> None:
-    """Files a new run needs, checked before any data is read or worker started."""
-    init, weights = config["model"]["init"], backbone_settings(config["model"])["weights"]
-    if init and not Path(init).is_file():
-        raise ConfigError(f"model.init: file not found: {init}")
-    if str(weights).lower() not in ("imagenet", "none") and not Path(weights).is_file():
-        raise ConfigError(f"model.backbone.weights {str(weights)!r} is none of: imagenet, none (a random init), "
-                          f"or the path of an existing file")
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class Session:
+    """Everything one training process works with, built by :func:`start`."""
+
+    config: Dict[str, Any]
+    device: torch.device
+    dist: DistInfo
+    run_dir: Path
+    sha: str
+    train_set: Subset
+    sampler: ResumableSampler
+    train_loader: DataLoader
+    val_loader: Optional[DataLoader]
+    model: torch.nn.Module
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    state: TrainingState
+    recorder: Recorder
+
+    def save_checkpoint(self) -> Optional[Path]:
+        """A resumable checkpoint (main process only)."""
+        if not self.dist.is_main:
+            return None
+        return save_training_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
+                                        self.state.to_dict(), self.config, self.config["checkpoint"]["keep_last"],
+                                        self.sha)
+
+    def export(self, name: str, **meta: Any) -> None:
+        """A weights file in the run folder (main process only)."""
+        if self.dist.is_main:
+            export_weights(self.model, self.config, self.run_dir / name, self.sha, **meta)
+
+
+def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, resume_path: Optional[Path],
+          checkpoint: Optional[Dict[str, Any]]) -> Session:
+    """Set-up: data, model, optimizer, the state (fresh or restored) and the records."""
+    train_cfg, run_dir = config["train"], Path(config["log"]["dir"])
+    if resume_path is None:
+        check_new_run_folder(run_dir)
+    if train_cfg["deterministic"]:
+        torch.use_deterministic_algorithms(True)
+    seed_everything(train_cfg["seed"])  # same model init on every rank
+    train_set, val_set, depth = build_datasets(config, announce=dist.is_main)
+    sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
+    train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
+    val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) \
+        if len(val_set) else None
+
+    model = build_initial_model(config) if checkpoint is None else build_from_config(config["model"], False)
+    model.check_input_size(config["data"]["augment"]["size"], "data.augment.size")
+    model.to(device, memory_format=torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format)
+    optimizer, scheduler = build_optimizer(model, config, dist.world_size)
+    scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
+    state = TrainingState()
+    if checkpoint is not None:
+        load_weights(model, checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        restore_rng_state(checkpoint["rng"])  # rank 0's; the data randomness does not depend on it
+        state = TrainingState.from_dict(checkpoint["state"])
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.distributed else model
+    if train_cfg["compile"]:
+        net = torch.compile(net)
+
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+    session = Session(config, device, dist, run_dir, git_sha(), train_set, sampler, train_loader, val_loader,
+                      model, net, optimizer, scheduler, scaler, state,
+                      Recorder(run_dir, dist.is_main, config["log"]["scalars_every"]))
+    if checkpoint is None and config["log"]["save_init"]:
+        session.export("weights_init.pth", epoch=0)
+    if resume_path is not None:
+        session.recorder.event(event="resume", checkpoint=str(resume_path), changes=list(args.set), device=args.device)
+    session.recorder.event(event="depth", train=depth)
+    where = f"resuming {resume_path} at epoch {state.epochs_done + 1}" if resume_path else "new run"
+    session.recorder.say(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
+                         f"{dist.world_size} process(es) x batch {train_cfg['batch_size']} on {device}, "
+                         f"amp {train_cfg['amp']}, run folder {run_dir}")
+    return session
+
+
+def train_epochs(session: Session) -> None:
+    """The loop: each epoch trains, then validates, saves and exports what the config asks for."""
+    config, state, recorder = session.config, session.state, session.recorder
+    train_cfg = config["train"]
+    epochs = planned_epochs(train_cfg, len(session.train_loader))
+    for epoch in range(state.epochs_done + 1, epochs + 1):
+        if state.batch_in_epoch == 0:  # a fresh epoch: its randomness depends on (seed, epoch, rank)
+            seed_everything(derive_seed(train_cfg["seed"], epoch, session.dist.rank))
+        # Sample i of this epoch is augmented from (seed, epoch, i) alone, and the sampler's order
+        # from (seed, epoch): a resumed epoch sees exactly the remaining batches.
+        session.train_set.dataset.augmentation_seed = derive_seed(train_cfg["seed"], epoch)
+        session.sampler.set_epoch(epoch)
+        session.sampler.skip_first(state.batch_in_epoch * train_cfg["batch_size"])
+        rate = train_one_epoch(session.net, session.train_loader, session.optimizer, session.scaler, config,
+                               session.device, f"epoch {epoch}/{epochs}", state, recorder,
+                               progress=session.dist.is_main)
+        session.scheduler.step()
+        loss = state.end_epoch(epoch)
+        last = epoch == epochs or bool(train_cfg["max_steps"] and state.step >= train_cfg["max_steps"])
+        record = {"epoch": epoch, "step": state.step, "lr": session.optimizer.param_groups[0]["lr"], "loss": loss,
+                  "images_per_s": rate}
+        if session.dist.is_main and session.val_loader is not None and (epoch % config["val"]["every"] == 0 or last):
+            record["val"] = validate_and_keep_best(session, epoch)
+        if epoch % config["checkpoint"]["every"] == 0 or last:
+            record["checkpoint"] = str(session.save_checkpoint())
+        if epoch in config["checkpoint"]["weights_epochs"]:
+            session.export(f"weights_e{epoch:03d}.pth", epoch=epoch)
+        recorder.scalars(state.step, {"train/epoch_loss": loss})
+        recorder.event(**record)
+        val_text = " ".join(f"{k} {v:.4f}" for k, v in record.get("val", {}).items())
+        recorder.say(f"epoch {epoch}/{epochs} step {state.step} loss {loss:.4f} {rate:.1f} img/s {val_text}")
+        if last:
+            break
+
+
+def validate_and_keep_best(session: Session, epoch: int) -> Dict[str, float]:
+    """Held-out metrics of ``epoch``, recorded; best.pth when its S-measure is the best so far."""
+    metrics, grid = validate(session.model, session.val_loader, session.config, session.device)
+    session.recorder.scalars(session.state.step, {f"val/{key}": value for key, value in metrics.items()})
+    session.recorder.image("val/rgb_depth_gt_pred", grid, session.state.step)
+    if session.state.best_Sm is None or metrics["Sm"] > session.state.best_Sm:
+        session.state.best_Sm, session.state.best_epoch = metrics["Sm"], epoch
+        session.export("best.pth", epoch=epoch, val=metrics)
+    return metrics
+
+
+def finish(session: Session) -> None:
+    """Saving: weights_final.pth (the result), the end event with every rank's checksum."""
+    checksums = gather_checksums(session.model, session.dist, session.device)
+    session.export("weights_final.pth", epoch=session.state.epochs_done)
+    session.recorder.event(event="end", step=session.state.step, rank_param_checksums=checksums)
+    session.recorder.close()
+    best = session.state.best_Sm
+    session.recorder.say(f"done: {session.run_dir / 'weights_final.pth'}"
+                         + (f", best S-measure {best:.4f} at epoch {session.state.best_epoch}" if best else ""))
+
+
+def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, resume_path: Optional[Path],
+        checkpoint: Optional[Dict[str, Any]]) -> int:
+    session = start(config, args, device, dist, resume_path, checkpoint)
+    del checkpoint  # its tensors are in the model and optimizer now
+    try:
+        train_epochs(session)
+    except KeyboardInterrupt:
+        path = session.save_checkpoint()
+        if dist.is_main:
+            print(f"interrupted in epoch {session.state.epochs_done + 1}, step {session.state.step}: saved {path}; "
+                  f"continue with --resume", file=sys.stderr)
+        return 130
+    finish(session)
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
     config, resume_path, checkpoint = resolve_run(args)
+    if args.print_config:
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return 0
     if checkpoint is None:
         check_files(config)
     elif (reason := finished(checkpoint, config)) is not None:
@@ -381,136 +630,6 @@ def main(args: argparse.Namespace) -> int:
         return run(config, args, device, dist, resume_path, checkpoint)
     finally:
         cleanup_distributed()
-
-
-def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
-    """CDINet with its streams initialised as ``model.backbone.weights`` says, or, with
-    ``model.init`` (fine-tuning), every weight loaded strictly from that file (the authors'
-    CDINet.pth or a checkpoint of ours); the optimizer then starts fresh."""
-    init = config["model"]["init"]
-    model = build_from_config(config["model"], with_backbone_weights=not init)
-    if init:
-        layout = load_weights(model, init)
-        print(f"model initialised from {init} ({layout} layout)", flush=True)
-    return model
-
-
-def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo,
-        resume_path: Optional[Path], checkpoint: Optional[Dict[str, Any]]) -> int:
-    train_cfg = config["train"]
-    run_dir = Path(config["log"]["dir"])
-    if resume_path is None:
-        check_new_run_folder(run_dir)
-    if train_cfg["deterministic"]:
-        torch.use_deterministic_algorithms(True)
-    seed_everything(train_cfg["seed"])  # same model init on every rank
-
-    train_set, val_set, depth = build_datasets(config, announce=dist.is_main)
-    sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
-    train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
-    val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) if len(val_set) else None
-
-    model = build_initial_model(config) if checkpoint is None else build_from_config(config["model"], False)
-    if config["data"]["augment"]["size"] % model.input_multiple:
-        raise ConfigError(f"data.augment.size must be a multiple of {model.input_multiple} for "
-                          f"{model.backbone_name}, got {config['data']['augment']['size']}")
-    memory_format = torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
-    optimizer, scheduler = build_optimizer(model, config, dist.world_size)
-    scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
-    # epochs_done: completed epochs; batch_in_epoch, epoch_loss_sum, epoch_images: the part of
-    # the next epoch already done (after Ctrl-C).
-    state = {"epochs_done": 0, "step": 0, "batch_in_epoch": 0, "epoch_loss_sum": 0.0, "epoch_images": 0,
-             "best_Sm": None, "best_epoch": None}
-    if checkpoint is not None:
-        state = restore(checkpoint, model, optimizer, scheduler, scaler)
-        del checkpoint
-    elif dist.is_main and config["log"]["save_init"]:
-        atomic_save(weights_export(model.state_dict(), config, epoch=0, git_sha=git_sha()),
-                    run_dir / "weights_init.pth")
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.distributed else model
-    if train_cfg["compile"]:
-        net = torch.compile(net)
-
-    writer = None
-    if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-        with open(run_dir / "log.jsonl", "a") as log:
-            if resume_path is not None:
-                log.write(json.dumps({"event": "resume", "checkpoint": str(resume_path),
-                                      "changes": list(args.set), "device": args.device}) + "\n")
-            log.write(json.dumps({"event": "depth", "train": depth}) + "\n")
-        writer = SummaryWriter(run_dir / "tensorboard")
-        where = f"resuming {resume_path} at epoch {state['epochs_done'] + 1}" if resume_path else "new run"
-        print(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
-              f"{dist.world_size} process(es) x batch {train_cfg['batch_size']} on {device}, "
-              f"amp {train_cfg['amp']}, run folder {run_dir}", flush=True)
-
-    def save(current_state) -> Optional[Path]:
-        if not dist.is_main:
-            return None
-        return save_training_checkpoint(run_dir, model, optimizer, scheduler, scaler, current_state,
-                                        config, config["checkpoint"]["keep_last"])
-
-    epochs = planned_epochs(train_cfg, len(train_loader))
-    try:
-        for epoch in range(state["epochs_done"] + 1, epochs + 1):
-            if state["batch_in_epoch"] == 0:  # a fresh epoch: its randomness depends on (seed, epoch, rank)
-                seed_everything(derive_seed(train_cfg["seed"], epoch, dist.rank))
-            # Sample i of this epoch is augmented from (seed, epoch, i) alone, and the sampler's
-            # order from (seed, epoch): a resumed epoch sees exactly the remaining batches.
-            train_set.dataset.augmentation_seed = derive_seed(train_cfg["seed"], epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip_first(state["batch_in_epoch"] * train_cfg["batch_size"])
-            stats = train_one_epoch(net, train_loader, optimizer, scaler, config, device, f"{epoch}/{epochs}",
-                                    state, writer, progress=dist.is_main)
-            scheduler.step()
-            state.update(epochs_done=epoch, batch_in_epoch=0, epoch_loss_sum=0.0, epoch_images=0)
-            last = epoch == epochs or (train_cfg["max_steps"] and state["step"] >= train_cfg["max_steps"])
-            record = {"epoch": epoch, "step": state["step"], "lr": optimizer.param_groups[0]["lr"], **stats}
-            if dist.is_main and val_loader is not None and (epoch % config["val"]["every"] == 0 or last):
-                metrics, grid = validate(model, val_loader, config, device)
-                record["val"] = metrics
-                for key, value in metrics.items():
-                    writer.add_scalar(f"val/{key}", value, state["step"])
-                writer.add_image("val/rgb_depth_gt_pred", grid, state["step"])
-                if state["best_Sm"] is None or metrics["Sm"] > state["best_Sm"]:
-                    state.update(best_Sm=metrics["Sm"], best_epoch=epoch)
-                    atomic_save(weights_export(model.state_dict(), config, epoch=epoch, val=metrics,
-                                               git_sha=git_sha()), run_dir / "best.pth")
-            if epoch % config["checkpoint"]["every"] == 0 or last:
-                record["checkpoint"] = str(save(state))
-            if dist.is_main and epoch in config["checkpoint"]["weights_epochs"]:
-                atomic_save(weights_export(model.state_dict(), config, epoch=epoch, git_sha=git_sha()),
-                            run_dir / f"weights_e{epoch:03d}.pth")
-            if dist.is_main:
-                writer.add_scalar("train/epoch_loss", stats["loss"], state["step"])
-                with open(run_dir / "log.jsonl", "a") as log:
-                    log.write(json.dumps(record) + "\n")
-                val_text = " ".join(f"{k} {v:.4f}" for k, v in record.get("val", {}).items())
-                print(f"epoch {epoch}/{epochs} step {state['step']} loss {stats['loss']:.4f} "
-                      f"{stats['images_per_s']:.1f} img/s {val_text}", flush=True)
-            if last:
-                break
-    except KeyboardInterrupt:
-        path = save(state)
-        if dist.is_main:
-            print(f"interrupted in epoch {state['epochs_done'] + 1}, step {state['step']}: saved {path}; "
-                  f"continue with --resume", file=sys.stderr)
-        return 130
-
-    checksums = gather_checksums(model, dist, device)
-    if dist.is_main:
-        atomic_save(weights_export(model.state_dict(), config, epoch=state["epochs_done"], git_sha=git_sha()),
-                    run_dir / "weights_final.pth")
-        with open(run_dir / "log.jsonl", "a") as log:
-            log.write(json.dumps({"event": "end", "step": state["step"], "rank_param_checksums": checksums}) + "\n")
-        writer.close()
-        best = f", best S-measure {state['best_Sm']:.4f} at epoch {state['best_epoch']}" if state["best_Sm"] else ""
-        print(f"done: {run_dir / 'weights_final.pth'}{best}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Benchmarks behind README's performance table (`python -m bench`)."""
+"""Benchmarks behind docs/performance.md (`python -m bench`)."""

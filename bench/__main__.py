@@ -1,4 +1,4 @@
-"""Run the benchmarks behind README's performance table, print it, save it as JSON.
+"""Run the benchmarks behind docs/performance.md, print their table, save it as JSON.
 
 Examples:
   python -m bench                                   # everything, CPU (about 30 min on 2 cores)

@@ -8,7 +8,7 @@
 - side by side, a release-style pipeline: the release's test loop (PIL decoding and
   torchvision transforms per image, batch 1, ``torch.no_grad``, fp32, default memory format,
   ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's network computed
-  as the release does (``tests/reference_cdinet.py``), the baseline of the ratios and of the
+  as the release does (``bench/release_reference.py``), the baseline of the ratios and of the
   map differences (max and 99th percentile, in gray levels);
 - weights: the keyed seed-0 weights of tests/ in the authors' layout (deterministic, untrained),
   or ``--checkpoint``. The JSON records the CPU model and flags (``bench.common.machine``).
@@ -104,7 +104,7 @@ def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
 
 def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path, device_name: str) -> float:
     """Images/s of the release's per-image test loop (CDINet_test.py's structure) around the
-    release's network as the release computes it: ``tests/reference_cdinet.py`` (the authors'
+    release's network as the release computes it: ``bench/release_reference.py`` (the authors'
     operations in their order, e.g. the semantic blocks' concatenation) with the checkpoint's
     weights in the authors' key layout."""
     import torch
@@ -113,7 +113,7 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
     from torchvision import transforms
 
     from models.weights import extract_state_dict, is_official_layout, strip_wrapper_prefixes
-    from tests.reference_cdinet import reference_forward
+    from bench.release_reference import reference_forward
     from utils.checkpoint import read_checkpoint
 
     device = torch.device(device_name)
@@ -187,7 +187,7 @@ def run(args) -> List[dict]:
         tmp = Path(tmp)
         checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / "CDINet.pth"
         if not args.checkpoint:
-            from tests.keyed_weights import keyed_official_state_dict
+            from bench.keyed_weights import keyed_official_state_dict
 
             torch.save(keyed_official_state_dict(0), checkpoint)
         model = CDINet().eval()

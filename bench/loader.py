@@ -23,8 +23,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.common import report
-from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
+from datasets import RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
+from utils.config import AugmentConfig
 
 
 def measure(dataset: RGBDSODDataset, batch_size: int, workers: int) -> float:

@@ -19,7 +19,9 @@ from tqdm import tqdm
 from utils.cli import run_cli
 from utils.errors import DatasetError
 from utils.images import bit_depth, read_depth_raw, read_gt, read_rgb
-from .layout import DatasetSource, find_role_dirs, pair_samples, scan_source
+from utils.layout import find_role_dirs
+
+from .pairing import DatasetSource, pair_samples, scan_source
 from .polarity import Polarity, object_background_means
 
 EXAMPLES = """examples:

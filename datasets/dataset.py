@@ -32,10 +32,10 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from utils.errors import DatasetError
-from utils.runtime import derive_seed
 from utils.images import image_size, read_depth_raw, read_gt, read_rgb
-from .layout import (BadSample, DatasetSource, Sample, SourceLike, as_source, pair_samples,
-                     scan_source)
+from utils.runtime import derive_seed
+
+from .pairing import BadSample, DatasetSource, Sample, SourceLike, as_source, pair_samples, scan_source
 
 log = logging.getLogger(__name__)
 

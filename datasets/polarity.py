@@ -21,7 +21,7 @@ import numpy as np
 
 from utils.images import minmax_depth, read_depth_raw, read_gt
 
-from .layout import Sample
+from .pairing import Sample
 
 BRIGHT, DARK = 0.7, 0.3  # share of samples whose object is brighter, for a clear verdict
 SAMPLE_LIMIT = 50  # samples measured by test.py and train.py (datasets.check: all)

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +26,7 @@ import numpy as np
 
 from utils.cli import run_cli
 from utils.errors import DatasetError
+from utils.files import atomic_folder
 
 SPLITS = {"train": 0, "test": 1}
 EXAMPLES = """examples:
@@ -200,9 +198,7 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, size: in
         raise DatasetError(f"{out}: size {size} is too small (at least 16)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: already exists and is not empty; remove it or pick another")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         if n_train:
             _write_split(tmp / "train", "train", "train", n_train, size, seed)
         if n_test:
@@ -210,13 +206,6 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, size: in
         meta = {"generator": "datasets.synthetic", "train": n_train, "test": n_test,
                 "size": size, "seed": seed, "test_name": test_name, "depth": "near = bright"}
         (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.chmod(0o755)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

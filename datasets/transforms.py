@@ -1,6 +1,7 @@
 """The pixel path from decoded files to network inputs, with the CDINet release as default.
 
-Release (``setting/dataLoader.py``, CDINET.md "Training recipe" and "Pixel path"), per sample:
+Release (its ``setting/dataLoader.py``; docs/pixel-path.md "The release pixel path" and
+"Training augmentation"), per sample:
 
 1. flip none / horizontal / vertical with probability 1/3 each; with probability 0.2 rotate by an
    integer angle in [-15, 14] (PIL ``Image.rotate``, BICUBIC, black fill), RGB, depth and GT
@@ -18,15 +19,12 @@ the tensor conversion is torchvision's arithmetic, so without flips and rotation
 the release loader's tensors exactly (``tests/test_release_pixels.py``).
 
 One difference remains, measured there: albumentations rotates with OpenCV's bicubic kernel
-(a = -0.75, pixel-centre pivot) where the release uses Pillow's (a = -0.5); README gives the
-figure. Departures of ours are named options of :class:`PreprocessConfig` (``resize=opencv``,
-``depth_scaling=minmax``, ``depth_resize=rgb_first``) and :class:`AugmentConfig`.
+(a = -0.75, pixel-centre pivot) where the release uses Pillow's (a = -0.5); docs/pixel-path.md
+"Rotation kernel" gives the figure. Departures of ours are named options of
+``utils.config.PreprocessConfig`` (``resize=opencv``, ``depth_scaling=minmax``,
+``depth_resize=rgb_first``) and ``utils.config.AugmentConfig``.
 """
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
 
 import albumentations as A
 import cv2
@@ -34,8 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from utils.errors import ConfigError
-
+from utils.config import AugmentConfig, PreprocessConfig
 from utils.images import scale_depth
 
 RGB_MEAN = (0.485, 0.456, 0.406)
@@ -46,115 +43,11 @@ DEPTH_STD = 0.229
 _RGB_MEAN_T = torch.tensor(RGB_MEAN).view(3, 1, 1)
 _RGB_STD_T = torch.tensor(RGB_STD).view(3, 1, 1)
 
-INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,
+# The filters of utils.config.INTERPOLATIONS in OpenCV and in Pillow (``area``: Pillow's BOX).
+OPENCV_FILTERS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,
                   "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
 PIL_FILTERS = {"nearest": Image.Resampling.NEAREST, "linear": Image.Resampling.BILINEAR,
                "cubic": Image.Resampling.BICUBIC, "area": Image.Resampling.BOX}
-
-
-class _Options:
-    """``from_dict`` / ``to_dict`` for the option dataclasses (plain values only)."""
-
-    _what = "option"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        """Build from a config mapping; an unknown key is a ConfigError naming it."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in d:
-            if key not in known:
-                raise ConfigError(f"unknown {cls._what} '{key}' (known: {', '.join(known)})")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def _check_choice(self, key: str, choices) -> None:
-        if getattr(self, key) not in choices:
-            raise ConfigError(f"{self._what} '{key}' must be one of {', '.join(choices)}, "
-                             f"got {getattr(self, key)!r}")
-
-
-@dataclass
-class PreprocessConfig(_Options):
-    """How decoded files become network inputs, in training and at test time alike.
-
-    The defaults are the release's pixel path; every other value is a departure of ours.
-    resize: 'pil' (Pillow's resize, as torchvision ``Resize`` on PIL images: the release) or
-        'opencv' (``cv2.resize``, no antialiasing when downscaling).
-    interpolation: 'linear' (release: bilinear) | 'nearest' | 'cubic' | 'area' (Pillow: BOX).
-    depth_scaling: 'release' (8-bit depth / 255, no min-max; 16-bit and float depth, which the
-        release cannot read, min-max normalised) or 'minmax' (every depth map min-max
-        normalised per image).
-    depth_resize: 'direct' (depth resized straight to the network size, as the release does
-        with DUT-RGBD's 256x256 depth) or 'rgb_first' (resized to the RGB size at load).
-    """
-
-    _what = "preprocess option"
-    resize: str = "pil"
-    interpolation: str = "linear"
-    depth_scaling: str = "release"
-    depth_resize: str = "direct"
-
-    def __post_init__(self) -> None:
-        self._check_choice("resize", ("pil", "opencv"))
-        self._check_choice("interpolation", tuple(INTERPOLATIONS))
-        self._check_choice("depth_scaling", ("release", "minmax"))
-        self._check_choice("depth_resize", ("direct", "rgb_first"))
-
-    @property
-    def is_release(self) -> bool:
-        return self == PreprocessConfig()
-
-
-@dataclass
-class AugmentConfig(_Options):
-    """Every switch of the training augmentation; the defaults are the release recipe.
-
-    size: side of the square training input (release: 256).
-    flip: flip none / horizontal / vertical with probability 1/3 each (release: on).
-    rotate_prob: probability of a rotation (release: 0.2; 0 disables it).
-    rotate_range: [low, high] angle in degrees, inclusive (release: [-15, 14]).
-    integer_angles: draw an integer angle, as the release's ``randint`` (else uniform float).
-    rotate_interpolation: 'nearest' | 'linear' | 'cubic' | 'area' (release: 'cubic').
-    gt_nearest: nearest-neighbour GT in rotation and resize (release: off, GT is soft).
-    binarize_gt: threshold GT at 0.5 after the geometric ops (release: off).
-    normalize: ImageNet mean/std for RGB, DEPTH_MEAN/DEPTH_STD for depth (off: both in [0, 1]).
-    """
-
-    _what = "augmentation option"
-    size: int = 256
-    flip: bool = True
-    rotate_prob: float = 0.2
-    rotate_range: tuple[int, int] = (-15, 14)
-    integer_angles: bool = True
-    rotate_interpolation: str = "cubic"
-    gt_nearest: bool = False
-    binarize_gt: bool = False
-    normalize: bool = True
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(f.default, bool) and not isinstance(value, bool):
-                raise ConfigError(f"augmentation option '{f.name}' must be true or false, "
-                                 f"got {value!r}")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ConfigError(f"augmentation option 'size' must be a positive integer, "
-                             f"got {self.size!r}")
-        if not 0.0 <= float(self.rotate_prob) <= 1.0:
-            raise ConfigError(f"augmentation option 'rotate_prob' must be in [0, 1], "
-                             f"got {self.rotate_prob!r}")
-        self.rotate_prob = float(self.rotate_prob)
-        if len(self.rotate_range) != 2 or self.rotate_range[0] > self.rotate_range[1]:
-            raise ConfigError("augmentation option 'rotate_range' must be [low, high] with "
-                             f"low <= high, got {self.rotate_range!r}")
-        cast = int if self.integer_angles else float
-        if self.integer_angles and any(float(a) != int(a) for a in self.rotate_range):
-            raise ConfigError("augmentation option 'rotate_range' must hold integers when "
-                             f"integer_angles is on, got {self.rotate_range!r}")
-        self.rotate_range = (cast(self.rotate_range[0]), cast(self.rotate_range[1]))
-        self._check_choice("rotate_interpolation", tuple(INTERPOLATIONS))
 
 
 def resize_array(image: np.ndarray, height: int, width: int, preprocess: PreprocessConfig,
@@ -169,7 +62,7 @@ def resize_array(image: np.ndarray, height: int, width: int, preprocess: Preproc
     name = "nearest" if nearest else preprocess.interpolation
     if preprocess.resize == "pil":
         return np.array(Image.fromarray(image).resize((width, height), PIL_FILTERS[name]))
-    return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[name])
+    return cv2.resize(image, (width, height), interpolation=OPENCV_FILTERS[name])
 
 
 def _to_unit(image: np.ndarray) -> torch.Tensor:
@@ -258,7 +151,7 @@ class JointTransform:
 
 def build_train_transform(cfg: AugmentConfig, preprocess: PreprocessConfig | None = None) -> JointTransform:
     """Release order: flip and rotate at the stored size, then resize, then normalise."""
-    rot = INTERPOLATIONS[cfg.rotate_interpolation]
+    rot = OPENCV_FILTERS[cfg.rotate_interpolation]
     ops: list[A.BasicTransform] = []
     if cfg.flip:
         ops.append(A.OneOf([A.NoOp(p=1.0), A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0)],

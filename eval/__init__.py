@@ -1,7 +1,7 @@
 """Saliency evaluation: S-measure, MAE, weighted F, adaptive / mean / max F and E, PR / F / E curves,
 with per-image scores, bootstrap confidence intervals, paired comparisons and split checks.
 
-Two protocols (``../shared/reference/METRICS.md``): ``pysodmetrics`` (default, identical to
+Two protocols (docs/metrics.md, "The two protocols"): ``pysodmetrics`` (default, identical to
 PySODMetrics 1.6.2) and ``matlab`` (Fan's MATLAB toolbox). Our own vectorised code; never
 imports torch (tensors are accepted by duck typing) and imports matplotlib only to plot.
 
@@ -14,9 +14,10 @@ imports torch (tensors are accepted by duck typing) and imports matplotlib only 
 - :func:`evaluate_folders`: the folder evaluation behind ``python -m eval``.
 - :func:`format_table`: the console table of a result.
 """
+from utils.errors import EvalError
+
 from .aggregate import METRIC_KEYS, SODEvaluator
 from .bootstrap import Bootstrap
-from utils.errors import EvalError
 from .metrics import GroundTruth, ImageMetrics, image_metrics, pair_metrics
 from .protocol import PROTOCOLS
 from .report import format_table

@@ -1,6 +1,6 @@
 """Dataset-level aggregation: per-image scores kept in memory, dataset numbers from them.
 
-METRICS.md "Dataset level": scalars are means over images; each curve is averaged per threshold
+docs/metrics.md "Dataset-level numbers": scalars are means over images; each curve is averaged per threshold
 over images first, then max F / mean F are the max / mean of the mean curve (same for E).
 PySODMetrics ``get_results`` takes ``np.mean`` of its per-image lists; the means here are taken
 the same way, over images in the order they were added, so results do not depend on worker

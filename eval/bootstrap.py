@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils.errors import EvalError
+
 from .scores import CURVE_KEYS, LOWER_IS_BETTER, METRIC_KEYS, PER_IMAGE_KEYS, ImageScores, nan_skipping
 
 MIN_IMAGES_FOR_VERDICT = 60

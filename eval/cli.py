@@ -6,6 +6,7 @@ from pathlib import Path
 
 from utils.cli import non_negative_int, run_cli
 from utils.errors import EvalError
+
 from .bootstrap import MIN_IMAGES_FOR_VERDICT
 from .protocol import PROTOCOLS
 from .report import LAYOUTS

@@ -4,7 +4,7 @@ A prediction becomes ``levels`` (float64, its distinct normalised values, or the
 lookup table of an 8-bit map) and ``codes`` (per pixel, an index into ``levels``): every metric
 is computed from histograms over the codes, and the per-pixel map is ``levels[codes]``.
 
-Conventions (``../shared/reference/METRICS.md``, "Shared preprocessing"):
+Conventions (docs/metrics.md, "Input preparation"):
 
 - uint8 prediction: ``x / 255`` then min-max normalised per image (PySODMetrics
   ``prepare_data``; MATLAB ``mapminmax(im2double(x), 0, 1)``); a constant map is left as it is.
@@ -38,7 +38,7 @@ def as_array(x) -> np.ndarray:
 
 
 def binarize_gt(gt) -> np.ndarray:
-    """GT as a bool mask: ``> 128`` on the 8-bit scale (METRICS.md)."""
+    """GT as a bool mask: ``> 128`` on the 8-bit scale (docs/metrics.md, "GT binarisation")."""
     gt = as_array(gt)
     if gt.dtype == bool:
         return gt

@@ -2,7 +2,7 @@
 
 ``GroundTruth`` holds what depends on the GT alone (computed once, shared by every method
 evaluated against it); :func:`image_metrics` scores one prediction against it. The conventions
-are those of ``../shared/reference/METRICS.md`` for the chosen protocol (see ``protocol.py``).
+are those of docs/metrics.md for the chosen protocol (see ``protocol.py``).
 """
 from typing import NamedTuple
 

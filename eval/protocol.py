@@ -1,6 +1,6 @@
 """The conventions that change the numbers, for the two evaluation protocols.
 
-See ``../shared/reference/METRICS.md``. ``pysodmetrics`` reproduces PySODMetrics 1.6.2
+See docs/metrics.md, "Where the two protocols differ". ``pysodmetrics`` reproduces PySODMetrics 1.6.2
 (``py_sod_metrics/utils.py`` and ``sod_metrics.py``); ``matlab`` reproduces Fan's MATLAB toolbox
 (DengPingFan/CODToolbox ``Onekey_Evaluation_Code`` @ d3a5cec: ``main.m``, ``StructureMeasure.m``,
 ``Fmeasure_calu.m``, ``Enhancedmeasure.m``, ``WFb.m``). Everything that differs between them is in

@@ -3,7 +3,7 @@
 Rows are images, columns are RGB, depth, GT, then each method's saliency map (in the order the
 methods are given). The rows are the stems asked for, or picked by the S-measure of one method
 (the ``rank_by`` method): best, median and worst, spread evenly; each row is labelled with its
-stem and that S-measure. Files are found as ``python -m eval`` finds them (``eval/io.py``): maps
+stem and that S-measure. Files are found as ``python -m eval`` finds them (``utils/layout.py``): maps
 in ``<method>/<DATASET>/<stem>.png``, inputs in ``ROOT/<DATASET>/{RGB,depth,GT}`` (or
 ``Image``/``depths``/``Mask``... in any case). Depth is read unchanged (8- or 16-bit) and
 min-max normalised; maps and GT are shown as stored. Every tile is fitted, keeping its aspect,
@@ -11,20 +11,20 @@ into one cell ``size`` px high; the figure is written as PNG and PDF, each atomi
 matplotlib is imported only when the figure is drawn.
 """
 import argparse
-import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .cli import parse_preds
 from utils.cli import run_cli
 from utils.errors import EvalError
+from utils.files import atomic_file
+from utils.images import minmax_depth, read_depth_raw, read_gray_map, read_rgb
+from utils.layout import role_dir, unique_images
 
-from utils.images import minmax_depth, read_depth_raw, read_rgb
-
-from .io import find_gt_folder, find_input_folder, list_images, read_gray
+from .cli import parse_preds
 from .metrics import pair_metrics
 
 GAP = 4  # px between tiles
@@ -67,10 +67,10 @@ def figure_paths(out) -> tuple[Path, Path]:
 def dataset_columns(data_root, dataset: str, preds: dict) -> list[Column]:
     """The RGB, depth, GT and method columns of ``dataset`` (errors name the missing folder)."""
     dataset_dir = Path(data_root) / dataset
-    folders = [("RGB", find_input_folder(dataset_dir, "rgb")), ("Depth", find_input_folder(dataset_dir, "depth")),
-               ("GT", find_gt_folder(dataset_dir))]
+    folders = [("RGB", role_dir(dataset_dir, "rgb")), ("Depth", role_dir(dataset_dir, "depth")),
+               ("GT", role_dir(dataset_dir, "gt"))]
     folders += [(label, Path(folder) / dataset) for label, folder in preds.items()]
-    return [Column(title, folder, list_images(folder)) for title, folder in folders]
+    return [Column(title, folder, unique_images(folder)) for title, folder in folders]
 
 
 def check_stems(stems, columns: list[Column]) -> None:
@@ -83,7 +83,7 @@ def check_stems(stems, columns: list[Column]) -> None:
 
 def s_measures(stems, pred: Column, gt: Column) -> dict[str, float]:
     """``{stem: S-measure}`` of the maps of ``pred`` against ``gt`` (``pysodmetrics`` protocol)."""
-    return {stem: pair_metrics(read_gray(pred.files[stem]), read_gray(gt.files[stem])).sm for stem in stems}
+    return {stem: pair_metrics(read_gray_map(pred.files[stem]), read_gray_map(gt.files[stem])).sm for stem in stems}
 
 
 def pick_rows(scores: dict[str, float], n: int) -> list[str]:
@@ -123,7 +123,7 @@ def row_images(stem: str, columns: list[Column], invert_depth: bool) -> list[np.
     """The decoded tiles of one row: RGB, normalised depth, GT and the maps."""
     rgb, depth, *masks = columns
     return ([read_rgb(rgb.files[stem]), read_depth(depth.files[stem], invert_depth)]
-            + [read_gray(column.files[stem]) for column in masks])
+            + [read_gray_map(column.files[stem]) for column in masks])
 
 
 def mosaic(rows: list[list[np.ndarray]], size: int) -> tuple[np.ndarray, int]:
@@ -156,19 +156,13 @@ def draw_figure(grid: np.ndarray, cell_w: int, titles: list[str], row_labels: li
     for i, label in enumerate(row_labels):
         ax.text(-8, i * (cell_h + GAP) + cell_h / 2, label, ha="right", va="center", fontsize=10)
     paths = figure_paths(out)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    temps = []
     try:
-        for path in paths:
-            temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temps.append(temp)
-            fig.savefig(temp, format=path.suffix[1:], dpi=DPI, bbox_inches="tight", pad_inches=0.04)
-        for temp, path in zip(temps, paths):
-            os.replace(temp, path)
+        with ExitStack() as stack:  # both files are renamed into place once both are drawn
+            for path in paths:
+                fig.savefig(stack.enter_context(atomic_file(path)), format=path.suffix[1:], dpi=DPI,
+                            bbox_inches="tight", pad_inches=0.04)
     finally:
         plt.close(fig)
-        for temp in temps:
-            temp.unlink(missing_ok=True)
     return list(paths)
 
 

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 
 from utils.errors import EvalError
+
 from .bootstrap import MIN_IMAGES_FOR_VERDICT
 from .scores import LOWER_IS_BETTER, METRIC_KEYS, table_metrics
 from .split_check import NOT_COMPARABLE, off_split

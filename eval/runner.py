@@ -11,21 +11,20 @@ refused unless ``overwrite``, which swaps the new folder in and then deletes the
 import csv
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import warnings
 from collections import Counter
 from pathlib import Path
 
+from utils.errors import EvalError
+from utils.files import atomic_folder
+from utils.images import read_gray_map
+from utils.layout import find_dataset_folder, find_role_dirs, list_datasets, role_dir, unique_images
+
 from .aggregate import SODEvaluator, curve_thresholds
 from .bootstrap import MIN_IMAGES_FOR_VERDICT, Bootstrap
 from .inputs import prediction_levels
-from utils.errors import EvalError
-from utils.layout import find_dataset_folder, find_role_dirs, list_datasets
-
-from .io import find_gt_folder, list_images, read_gray
 from .metrics import GroundTruth, image_metrics
 from .protocol import check_protocol
 from .report import LAYOUTS, check_layout, jsonable, write_comparison, write_reports
@@ -54,8 +53,8 @@ def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bo
         if dataset in gt_info:
             raise EvalError(f"--datasets names {dataset!r} twice")
         _check_name(dataset, "dataset name")
-        gt_dir = find_gt_folder(gt_root)
-        gts = list_images(gt_dir)
+        gt_dir = role_dir(gt_root, "gt")
+        gts = unique_images(gt_dir)
         if not gts:
             raise EvalError(f"no GT images in {gt_dir}")
         gt_info[dataset] = (gt_root, list(gts))
@@ -133,13 +132,13 @@ def _method_maps(folder: Path, dataset: str, allow_missing: bool) -> dict[str, P
     if not path.is_dir():
         if allow_missing:
             return {}
-        own = list_images(folder)
+        own = unique_images(folder)
         if own:
             raise EvalError(f"{folder} holds {len(own)} maps itself, not one folder per dataset: pass its parent, "
                             f"--pred {folder.parent} (maps go to <method folder>/<DATASET>/<stem>.png)")
         found = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_dir())) or "nothing"
         raise EvalError(f"no {dataset} folder in {folder}; found: {found}")
-    return list_images(path)
+    return unique_images(path)
 
 
 def _dataset_folder(root: Path, spec: str) -> tuple[str, Path]:
@@ -157,10 +156,10 @@ def _score_gt(task, protocol: str):
     A map whose size is the GT's transposed (H and W swapped) is an error, not a silent stretch.
     """
     gt_path, pairs = task
-    gt = GroundTruth(read_gray(Path(gt_path)), protocol)
+    gt = GroundTruth(read_gray_map(Path(gt_path)), protocol)
     scored = []
     for key, pred_path in pairs:
-        pred = read_gray(Path(pred_path))
+        pred = read_gray_map(Path(pred_path))
         if pred.shape != gt.shape and pred.shape == gt.shape[::-1]:
             raise EvalError(f"{pred_path} ({key[0]}): the map is {pred.shape[1]}x{pred.shape[0]}, its GT "
                             f"{gt.shape[1]}x{gt.shape[0]} (WxH): height and width are swapped")
@@ -210,30 +209,12 @@ def _scored(tasks, protocol: str, workers: int, meanwhile=None):
         cv2.setNumThreads(parent_threads)
 
 
-def _umask() -> int:
-    """The process's file-creation mask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
             raise EvalError(f"output path exists and is not a folder: {out_dir}")
         if not overwrite and any(out_dir.iterdir()):
             raise EvalError(f"output folder is not empty: {out_dir} (--overwrite replaces it)")
-
-
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Move the finished ``tmp`` folder to ``out_dir`` (replacing it if it exists)."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.replace(out_dir, old / out_dir.name)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)  # an empty folder is replaced by the rename
 
 
 def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = "pysodmetrics",
@@ -245,7 +226,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
 
     ``preds``: ``{label: folder}``, each folder holding ``<DATASET>/<stem>.png``, or ``{label:
     [folder, ...]}`` for a method of several runs (seeds), reported as their mean with the std
-    over runs. GT comes from ``data_root/<DATASET>/<GT folder>/`` (``eval/io.py``). Writes
+    over runs. GT comes from ``data_root/<DATASET>/<GT folder>/`` (``utils/layout.py``). Writes
     metrics.json, metrics.csv, table.md, table.tex, curves.json, ``per_image/<method>/<dataset>
     .{csv,npz}``, (``plots``) ``plots/<DATASET>_{pr,fm}.{png,pdf}`` and, for ``compare`` (pairs
     ``(A, B)``: A - B) or ``reference`` (every other method - it), comparison.md and .json.
@@ -273,10 +254,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
                                                   list(datasets), allow_missing)
     _check_out_dir(out_dir, overwrite)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); the result is an ordinary folder
-    try:
+    with atomic_folder(out_dir) as tmp:
         run = _Run(methods, sources, gt_info, missing, protocol, bootstrap, pairs, tmp)
         run.score(tasks, meta, workers or default_workers(), plots, progress)
         payload = {"protocol": protocol, "bootstrap": bootstrap.as_dict() if bootstrap else None,
@@ -290,9 +268,6 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
             from .plots import plot_curves
 
             plot_curves(run.curves, tmp / "plots")
-        _publish(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return jsonable(payload)
 
 

@@ -8,7 +8,7 @@ method, ``LABEL=DIR1,DIR2``) scored on the same n images:
 - ``curves``: (R, n, 4, 256) float64, each image's precision, recall, F and E curves, thresholds
   from the highest down (``eval.metrics.ImageMetrics.curves``).
 
-Dataset numbers (``../shared/reference/METRICS.md``, "Dataset level"), per run: scalars are
+Dataset numbers (docs/metrics.md, "Dataset-level numbers"), per run: scalars are
 ``np.mean`` over images (in the ``matlab`` protocol wFm over the images where it is defined,
 ``WFb.m`` giving NaN on an all-background GT); mean / max F and E are the mean / max over
 thresholds of the mean curve ``curves.mean(axis=images)``, not the mean of per-image maxima.

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datasets import PreprocessConfig, build_test_transform
+from datasets import build_test_transform
 from models import CDINet, model_from_checkpoint
 from models.postprocess import saliency_maps
 from utils.checkpoint import file_sha256
+from utils.config import PreprocessConfig
 from utils.dist import select_device
 from utils.errors import ConfigError, InputShapeError
 from utils.images import depth_array, read_depth_raw, read_rgb, rgb_array

@@ -24,7 +24,7 @@ import torch
 import torchvision
 from torch import nn
 
-from utils.errors import ConfigError
+from utils.errors import ConfigError, InputShapeError
 
 from .stages import FiveStages
 from .vgg import VGG16Features, load_torchvision_vgg16
@@ -43,6 +43,17 @@ class BackboneSpec:
     first_stride: int
     builder: str = ""  # torchvision.models function; empty for the release's own VGG16
     stages: Tuple[Tuple[str, ...], ...] = ()
+
+    @property
+    def input_multiple(self) -> int:
+        """The stride of level 5 (level 1's, halved four times): H and W must be multiples of it."""
+        return self.first_stride * 16
+
+    def check_input_size(self, size: int, option: str, model: str = "") -> None:
+        """The one input-size rule; ``option`` names the setting in the error (``--size``, ...)."""
+        if size % self.input_multiple:
+            raise InputShapeError(f"{option} must be a multiple of {self.input_multiple} for "
+                                  f"{model or self.title}, got {size}")
 
 
 BACKBONES: Dict[str, BackboneSpec] = {

@@ -3,7 +3,7 @@
 Zhang, Cong, Kwong et al., ACM MM 2021 (arXiv:2108.01971). Two VGG16 streams (RGB and depth,
 not shared) interact discrepantly: RGB refines depth's details at levels 1-2 (RDE), depth
 refines RGB's semantics at levels 3-5 (DSE); the DDR decoder densely reuses all higher-level
-skips. The wiring, layer for layer, is the authors' release (CDINET.md, "Encoder interaction").
+skips. The wiring, layer for layer, is the authors' release (docs/model.md, "Encoder wiring").
 
 Other backbones (ours, ``models/backbones.py``): RDE and DSE work at the backbone's own widths;
 a 1x1 convolution (``adapt<k>``, with bias, no activation) maps each level whose width differs
@@ -72,7 +72,7 @@ class CDINet(nn.Module):
         self.backbone_name = backbone
         widths = [info["num_chs"] for info in self.rgb_backbone.feature_info]
         self.first_stride = self.rgb_backbone.feature_info[0]["reduction"]
-        self.input_multiple = self.rgb_backbone.feature_info[-1]["reduction"]
+        self.input_multiple = self.rgb_backbone.spec.input_multiple
         for level in (1, 2):
             self.add_module(f"rde{level}" if variant.rde else f"fuse{level}",
                             RDE(widths[level - 1]) if variant.rde else Fuse(widths[level - 1], variant.fusion))
@@ -89,11 +89,9 @@ class CDINet(nn.Module):
         return describe_model(self.variant, self.backbone_name)
 
     def check_input_size(self, size: int, option: str) -> None:
-        """The one input-size rule: a side must be a multiple of the backbone's deepest stride
-        (``input_multiple``); ``option`` names the setting in the error (``--size``, ...)."""
-        if size % self.input_multiple:
-            raise InputShapeError(f"{option} must be a multiple of {self.input_multiple} for "
-                                  f"{self.describe()}, got {size}")
+        """A side of ``size`` must be a multiple of ``input_multiple`` (``BackboneSpec``'s rule);
+        ``option`` names the setting in the error (``--size``, ``data.augment.size``)."""
+        self.rgb_backbone.spec.check_input_size(size, option, self.describe())
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # the ONNX export traces with example shapes

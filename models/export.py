@@ -5,8 +5,7 @@
   width (multiples of the model's ``input_multiple``), written atomically.
 - ``onnx_difference``: max |logits| difference between the file under onnxruntime and PyTorch.
 - ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` like ``CDINet``, on onnxruntime's CPU
-  provider (test.py's default CPU backend: 2x PyTorch's fp32 on 2-core CPUs, README
-  "Performance").
+  provider (a test.py backend; docs/performance.md, "Inference").
 - ``cached_onnx``: the export of a checkpoint, kept in ``cache_dir`` when given, else beside
   the checkpoint as ``<stem>.<sha256[:16]>.onnx`` (or in ``$XDG_CACHE_HOME/cdinet/onnx`` when
   that folder is not writable). The file records the checkpoint's full SHA-256 and is used only
@@ -27,6 +26,7 @@ from torch import nn
 
 from utils.checkpoint import file_sha256
 from utils.errors import WeightsError
+from utils.files import atomic_file
 
 EXPORT_FORMAT = "cdinet-sod/onnx/1"  # bump when the export changes, so cached files are rebuilt
 
@@ -47,13 +47,8 @@ def export_onnx(model: nn.Module, path: Path, size: int, metadata: dict | None =
                                     output_names=["logits"], dynamic_shapes={"rgb": axes, "depth": axes},
                                     dynamo=True, verbose=False)
     program.model.metadata_props.update({"format": EXPORT_FORMAT, **(metadata or {})})
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_file(path) as tmp:
         program.save(str(tmp), external_data=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class OnnxRuntimeModel:

@@ -1,4 +1,4 @@
-"""The release's test-time post-processing (CDINET.md, "Test-time post-processing").
+"""The release's test-time post-processing (docs/pixel-path.md, "Test-time post-processing").
 
 Per image: bilinear resize of the logits to the original size (align_corners=False), sigmoid,
 per-image min-max normalisation ``(p - min) / (max - min + 1e-8)``, times 255, 8-bit. The

@@ -15,15 +15,16 @@ import argparse
 import statistics
 import sys
 import time
-from contextlib import nullcontext
 from typing import Dict, List
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from utils.cli import run_cli
+from utils.config import AMP_MODES
 from utils.dist import select_device
-from utils.errors import ConfigError, InputShapeError
+from utils.runtime import autocast_context
+from utils.errors import ConfigError
 
 from .backbones import BACKBONES
 from .cdinet import CDINet
@@ -50,7 +51,7 @@ TABLE_VARIANTS = (
 
 
 def parameter_counts(model: CDINet) -> Dict[str, int]:
-    """Parameters per component present in ``model`` (CDINET.md lists the release's: 14,714,688
+    """Parameters per component present in ``model`` (docs/model.md "Parameters and compute" lists the release's: 14,714,688
     per VGG, ...); components a variant lacks are left out."""
     counts = {
         label: sum(p.numel() for name in present for p in getattr(model, name).parameters())
@@ -79,8 +80,7 @@ def measure_latency(
     model = model.to(device, memory_format=memory_format).eval()
     rgb = torch.randn(batch_size, 3, size, size, device=device).to(memory_format=memory_format)
     depth = torch.randn(batch_size, 1, size, size, device=device).to(memory_format=memory_format)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+    autocast = autocast_context(device, amp)
     times = []
     with torch.inference_mode(), autocast:
         for i in range(warmup + runs):
@@ -108,7 +108,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=5, help="timed forward passes (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    parser.add_argument("--amp", choices=AMP_MODES, default="none")
     parser.add_argument("--modules", nargs="+", default=[], metavar="KEY=VALUE",
                         help="ablation switches as in model.modules: rde, dse, ddr (true/false), fusion (concat/add)")
     parser.add_argument("--backbone", default="vgg16", choices=list(BACKBONES), help="as model.backbone.name")
@@ -141,8 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.table:
         return _table(args, device)
     model = CDINet(ModelVariant.from_dict(_switches(args.modules)), args.backbone).eval()
-    if args.size % model.input_multiple:
-        raise InputShapeError(f"--size must be a multiple of {model.input_multiple} for {args.backbone}, got {args.size}")
+    model.check_input_size(args.size, "--size")
     print(f"{model.describe()}, input {args.size}x{args.size}")
     print(f"{'component':<20}{'parameters':>14}")
     for label, count in parameter_counts(model).items():
@@ -163,8 +162,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _table(args: argparse.Namespace, device: torch.device) -> int:
     """Every variant of ``TABLE_VARIANTS`` measured in this one run, as a Markdown table."""
-    if args.size % 32:
-        raise InputShapeError(f"--size must be a multiple of 32 for --table (resnet50, mobilenet_v2), got {args.size}")
+    for backbone in dict.fromkeys(backbone for backbone, _ in TABLE_VARIANTS):
+        BACKBONES[backbone].check_input_size(args.size, "--size", f"--table ({BACKBONES[backbone].title})")
     print(f"input {args.size}x{args.size}, batch {args.batch_size}, {device}, channels_last {args.channels_last}, "
           f"{torch.get_num_threads()} threads, median of {args.runs} runs after {args.warmup} warm-up")
     columns = "".join(f" {precision} ms |" for precision in args.precisions)

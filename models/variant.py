@@ -1,7 +1,7 @@
 """Which of CDINet's three ideas a model uses: our ablation switches (not the paper's table).
 
-The paper's own ablation study could not be read here (CDINET.md), so these are definitions of
-this project, documented in README "Ablations and backbones":
+The paper's own ablation study could not be read for this project, so these are definitions of
+this project, documented in docs/model.md "Ablation switches":
 
 - ``rde=False``: no RGB-induced detail enhancement. The depth stream goes on unchanged at
   levels 1-2; the decoder skips 1-2 are ``fuse(F_r, F_d)``.
@@ -17,39 +17,20 @@ All on is the release's CDINet, layer for layer and key for key.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict
 
-from utils.errors import ConfigError
-
-FUSIONS = ("concat", "add")
+from utils.config import ModulesConfig
 
 
 @dataclass(frozen=True)
-class ModelVariant:
-    rde: bool = True
-    dse: bool = True
-    ddr: bool = True
-    fusion: str = "concat"
-
-    def __post_init__(self) -> None:
-        for name in ("rde", "dse", "ddr"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"model.modules.{name} must be true or false, got {getattr(self, name)!r}")
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"model.modules.fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+class ModelVariant(ModulesConfig):
+    """The switches of ``model.modules`` (keys, defaults and allowed values: ``ModulesConfig``),
+    with what the model and its cards need to know about them."""
 
     @classmethod
-    def from_dict(cls, values: Dict[str, Any] | None) -> "ModelVariant":
-        values = dict(values or {})
-        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown model.modules key(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+    def from_dict(cls, values: Dict[str, Any] | None, where: str | None = None) -> "ModelVariant":
+        return super().from_dict(dict(values or {}), where)
 
     @property
     def is_release(self) -> bool:

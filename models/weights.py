@@ -216,7 +216,7 @@ def init_backbone(model: nn.Module, source: Union[str, os.PathLike, None]) -> No
     ``source``: ``"imagenet"`` (torchvision's ImageNet weights of the backbone, e.g.
     ``VGG16_Weights.IMAGENET1K_V1``, through its cache), a path to a torchvision state-dict file
     of the same architecture, or ``None`` / ``"none"`` (keep the random init). The same weights
-    go into both streams (CDINET.md, "Backbone").
+    go into both streams (docs/model.md, "ImageNet initialisation").
     """
     if source is None or str(source).lower() == "none":
         return

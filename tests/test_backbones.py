@@ -139,7 +139,8 @@ def synthetic_root(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
 def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
-    from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
+    from datasets import RGBDSODDataset, build_train_transform
+    from utils.config import AugmentConfig
 
     dataset = RGBDSODDataset(synthetic_root / "train", build_train_transform(AugmentConfig(size=64, flip=False, rotate_prob=0)))
     batch = {k: torch.stack([dataset[i][k] for i in range(4)]) for k in ("rgb", "depth", "gt")}
@@ -173,7 +174,7 @@ def test_train_and_test_scripts_with_a_backbone_config(synthetic_root, tmp_path)
                  "model.backbone.weights=none", "train.epochs=1", "train.batch_size=4", "data.workers=0",
                  "checkpoint.weights_epochs=[]"):
         argv += ["--set", item]
-    with pytest.raises(ConfigError, match="data.augment.size must be a multiple of 32 for mobilenet_v2, got 48"):
+    with pytest.raises(InputShapeError, match="data.augment.size must be a multiple of 32 for CDINet on MobileNetV2, got 48"):
         train.main(train.get_args_parser().parse_args(argv))
     assert not run.exists()
     argv[argv.index("data.augment.size=48")] = "data.augment.size=64"

@@ -11,11 +11,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, DatasetError, DatasetSource,
-                      RGBDSODDataset, build_test_transform, list_datasets)
-from utils.cli import one_line
-from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth
+from datasets import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, DatasetSource, RGBDSODDataset, build_test_transform
 from tests.conftest import FIXTURES
+from utils.cli import one_line
+from utils.errors import DatasetError
+from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth
+from utils.layout import list_datasets
 
 S = 32  # side of the small test images
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from bench import loader as bench_loader
-from datasets import DatasetError, RGBDSODDataset, build_test_transform, list_datasets
-from datasets import check, synthetic
+from datasets import RGBDSODDataset, build_test_transform, check, synthetic
 from tests.conftest import FIXTURES
+from utils.errors import DatasetError
+from utils.layout import list_datasets
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datasets import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, build_test_transform, build_train_transform
+from utils.config import AugmentConfig, PreprocessConfig
 from utils.errors import ConfigError
-from datasets import (DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, AugmentConfig, PreprocessConfig,
-                      build_test_transform, build_train_transform)
 
 H, W = 48, 64
 
@@ -43,7 +43,7 @@ def test_defaults_are_the_release_recipe():
     pre = PreprocessConfig()
     assert (pre.resize, pre.interpolation, pre.depth_scaling, pre.depth_resize) == (
         "pil", "linear", "release", "direct") and pre.is_release
-    with pytest.raises(ConfigError, match="'resize' must be one of pil, opencv"):
+    with pytest.raises(ConfigError, match="data.preprocess.resize must be one of pil, opencv, got 'cv2'"):
         PreprocessConfig.from_dict({"resize": "cv2"})
 
 
@@ -51,7 +51,7 @@ def test_config_round_trips_through_plain_values_and_rejects_unknown_keys():
     cfg = AugmentConfig(size=96, rotate_prob=0.5, rotate_range=(-10, 10), gt_nearest=True)
     d = json.loads(json.dumps(cfg.to_dict()))  # plain Python values only
     assert AugmentConfig.from_dict(d) == cfg
-    with pytest.raises(ConfigError, match="'rotate_limit'"):
+    with pytest.raises(ConfigError, match="unknown config key 'data.augment.rotate_limit'"):
         AugmentConfig.from_dict({"rotate_limit": 10})
     for bad in ({"size": 0}, {"flip": 1}, {"rotate_prob": 1.5}, {"rotate_range": [5, -5]},
                 {"rotate_interpolation": "bilinear"}, {"rotate_range": [-1.5, 2]}):

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from datasets import DatasetSource
-from datasets.layout import pair_samples, scan_source
+from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import BRIGHT, DARK, Polarity, measure_polarity, spread
 from models import CDINet
 from tests.conftest import RGBD, load_test_script

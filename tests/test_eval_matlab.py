@@ -55,7 +55,7 @@ def test_curves_match_the_toolbox(matlab_run):
 
 
 def test_colon_operator_thresholds():
-    # METRICS.md: `1:-1/255:0` has 256 values, 36 of which are not exactly t/255.
+    # docs/metrics.md, "Curve thresholds": `1:-1/255:0` has 256 values, 36 of which are not exactly t/255.
     thresholds = matlab_thresholds()
     exact = np.arange(255, -1, -1) / 255
     assert thresholds.shape == (256,) and thresholds[0] == 1 and thresholds[-1] == 0

@@ -73,7 +73,7 @@ def histograms(pred, gt):
 
 
 def curves_from_histograms(hist_fg, hist_bg, size):
-    """F (beta^2 = 0.3) and E curves, thresholds 255 down to 0, straight from METRICS.md."""
+    """F (beta^2 = 0.3) and E curves, thresholds 255 down to 0, straight from docs/metrics.md ("F-measure", "E-measure")."""
     tp = np.cumsum(hist_fg[::-1]).astype(float)
     n_pred = tp + np.cumsum(hist_bg[::-1])
     n_fg = hist_fg.sum()

@@ -6,17 +6,17 @@ import torch
 import torchvision
 
 from models import BACKBONES, CDINet, InputShapeError, WeightsError, build_model, load_weights
+from models import weights as weights_module
 from models.summary import count_macs, parameter_counts
 from models.vgg import VGG16Features
-from models import weights as weights_module
 from tests.conftest import FIXTURES
-from tests.keyed_weights import keyed_official_state_dict
-from tests.reference_cdinet import reference_forward
+from bench.keyed_weights import keyed_official_state_dict
+from bench.release_reference import reference_forward
 
 
 @pytest.fixture(scope="module")
 def keyed():
-    """Keyed weights in the authors' layout (``tests/keyed_weights.py``), by seed."""
+    """Keyed weights in the authors' layout (``bench/keyed_weights.py``), by seed."""
     return keyed_official_state_dict
 
 
@@ -63,7 +63,7 @@ def test_parameter_counts_match_release():
 
 
 def test_macs_at_256_match_release_figure(model):
-    """CDINET.md: about 95.9 GMACs (191.8 GFLOPs) per 256x256 image, of which the semantic
+    """docs/model.md "Parameters and compute": about 95.9 GMACs (191.8 GFLOPs) per 256x256 image, of which the semantic
     blocks' 1x1 reductions run on the concatenation at the skip's resolution. Ours reduce each
     higher skip at its own resolution (models/decoder.py, the same function): the difference,
     counted here from the layer shapes, is the only one."""

@@ -1,6 +1,6 @@
 """The default pixel path equals the CDINet release's, checked against a reference written here.
 
-The reference is the release's loader as CDINET.md describes it ("Pixel path"), built from
+The reference is the release's loader as docs/pixel-path.md describes it, built from
 PIL and torchvision alone: ``Image.open(f).convert('RGB')`` / ``.convert('L')``, torchvision
 ``Resize((S, S))`` on the PIL image, ``ToTensor()``, ``Normalize`` (RGB ImageNet mean/std,
 depth .485/.229; GT not normalised). Each of RGB, depth and GT is resized on its own, so a
@@ -16,9 +16,9 @@ import torch
 import torchvision.transforms as T
 from PIL import Image
 
-from datasets import (AugmentConfig, DatasetSource, PreprocessConfig, RGBDSODDataset,
-                      build_test_transform, build_train_transform)
+from datasets import DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform
 from tests.conftest import FIXTURES
+from utils.config import AugmentConfig, PreprocessConfig
 
 DES = FIXTURES / "rgbd" / "DES"
 RGB_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
@@ -117,7 +117,7 @@ def test_release_depth_is_divided_by_255_not_min_maxed(generated):
 def test_albumentations_rotation_against_pil_rotate():
     """Rotation is albumentations' (OpenCV bicubic, a = -0.75) where the release uses PIL's
     ``Image.rotate(angle, BICUBIC)`` (a = -0.5). At a fixed angle of 10 degrees, after the resize
-    to 256, the mean difference on the DES samples stays under 1 gray level (README gives the
+    to 256, the mean difference on the DES samples stays under 1 gray level (docs/pixel-path.md "Rotation kernel" gives the
     measured figures); a wrong direction, pivot or fill would be far above it."""
     angle = 10
     transform = build_train_transform(AugmentConfig(size=256, flip=False, rotate_prob=1.0,

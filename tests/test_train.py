@@ -14,7 +14,7 @@ import torch
 import train
 from datasets.synthetic import generate
 from models import CDINet, WeightsError, load_weights
-from tests.keyed_weights import keyed_official_state_dict
+from bench.keyed_weights import keyed_official_state_dict
 from utils.checkpoint import atomic_save, list_checkpoints
 from utils.config import load_config
 from utils.errors import ConfigError

@@ -1,5 +1,5 @@
 """Ablation switches (model.modules): every combination builds, runs, trains, saves and reloads;
-parameter counts equal a count written here from the layer shapes of CDINET.md."""
+parameter counts equal a count written here from the layer shapes of docs/model.md."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from datasets import AugmentConfig, RGBDSODDataset, build_train_transform
+from datasets import RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
 from models import CDINet, ModelVariant, WeightsError, build_model, load_weights
 from models.cdinet import describe_model
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
-from utils.config import load_config
+from utils.config import AugmentConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (64, 128, 256, 512, 512)
@@ -35,7 +35,7 @@ VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
 
 
 def expected_parameters(v: ModelVariant, widths=WIDTHS, backbone: int | None = None) -> int:
-    """Counted from the architecture's description (CDINET.md), not from the implementation.
+    """Counted from the architecture's description (docs/model.md), not from the implementation.
     ``widths``/``backbone``: another backbone's level widths and parameters per stream; the
     levels whose width is not VGG16's get a 1x1 adapter (bias) to it."""
     total = 2 * (sum(conv(a, b, 3) for a, b in VGG16_CONVS) if backbone is None else backbone)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import WeightsError
+from .files import atomic_write
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_e(\d{3,})_s(\d{7,})\.pth$")
 TRAIN_FORMAT = "cdinet-sod/train-checkpoint/1"
@@ -32,23 +33,8 @@ WEIGHTS_FORMAT = "cdinet-sod/weights/1"
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """``torch.save`` to ``path`` through a temporary file, fsync'ed, and an atomic rename."""
+    atomic_write(path, lambda stream: torch.save(obj, stream), durable=True)
 
 
 def file_sha256(path: Union[str, os.PathLike]) -> str:
@@ -152,15 +138,16 @@ def git_sha() -> str:
 
 
 def save_training_checkpoint(run_dir: Path, model, optimizer, scheduler, scaler, state: Dict[str, Any],
-                             config: Dict[str, Any], keep_last: int) -> Path:
+                             config: Dict[str, Any], keep_last: int, sha: str) -> Path:
     """Everything a resume needs, written atomically; keeps the ``keep_last`` newest. Named
-    after the epoch in progress when saved mid-epoch (Ctrl-C), else the last epoch done."""
+    after the epoch in progress when saved mid-epoch (Ctrl-C), else the last epoch done.
+    ``sha``: the project's commit (:func:`git_sha`, read once per run)."""
     epoch = state["epochs_done"] + (1 if state["batch_in_epoch"] else 0)
     path = Path(run_dir) / checkpoint_name(epoch, state["step"])
     atomic_save({
         "format": TRAIN_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": dict(state),
-        "rng": capture_rng_state(), "config": config, "git_sha": git_sha(),
+        "rng": capture_rng_state(), "config": config, "git_sha": sha,
     }, path)
     prune_checkpoints(run_dir, keep_last)
     return path

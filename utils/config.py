@@ -1,25 +1,260 @@
-"""YAML configs with ``_base_`` inheritance and checked ``--set key=value`` overrides.
+"""The training config: its sections (one dataclass each), YAML files and ``--set`` overrides.
 
-A config file states only its differences from its ``_base_`` (a path relative to the file,
-as CAVER's configs do). Everything is merged onto the schema file (``configs/cdinet.yaml``,
-the release's recipe), which defines the keys that exist: an unknown key, in a file or on the
-command line, is an error naming it, and an override must have the type of the value it
-replaces (nanoGPT's configurator checks, without its ``exec``).
+Each section below owns its keys, their defaults (the release's recipe, docs/training.md "The
+release recipe"), their allowed values and ranges (``utils/options.py``); config validation, the
+argparse choices of train.py, test.py and ``models.summary`` and their error messages come from
+them. A config file states only its differences from these defaults or from its ``_base_`` (a
+path relative to the file, as CAVER's configs do); an unknown key, in a file or on the command
+line, is an error naming it. ``--set key=value`` values are YAML (nanoGPT's configurator
+checks, without its ``exec``).
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import yaml
 
 from .errors import ConfigError
+from .files import atomic_write_text
+from .options import Section, option
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-SCHEMA_PATH = CONFIG_DIR / "cdinet.yaml"
+INTERPOLATIONS = ("linear", "nearest", "cubic", "area")
+AMP_MODES = ("none", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+AUTO = "auto"  # invert_depth: as the depth polarity measured on the GT says
 
 
+def backbone_names() -> Tuple[str, ...]:
+    """The backbones ``models/backbones.py`` registers (imported when a config is checked)."""
+    from models.backbones import BACKBONES
+
+    return tuple(BACKBONES)
+
+
+# ----------------------------------------------------------------------------- model
+@dataclass
+class BackboneConfig(Section):
+    """``model.backbone``. name: the backbone (vgg16 is the release's); weights: how both streams
+    start: ``imagenet`` (torchvision's weights, through its cache), ``none`` (random init) or the
+    path of a torchvision state-dict file of that backbone."""
+
+    key = "model.backbone"
+    name: str = option("vgg16", choices=backbone_names)
+    weights: str = option("imagenet")
+
+
+@dataclass(frozen=True)
+class ModulesConfig(Section):
+    """``model.modules``: the ablation switches (ours; docs/model.md "Ablation switches"); all on
+    is the release. fusion: how the two streams are joined where a switch is off."""
+
+    key = "model.modules"
+    rde: bool = option(True)
+    dse: bool = option(True)
+    ddr: bool = option(True)
+    fusion: str = option("concat", choices=("concat", "add"))
+
+
+@dataclass
+class ModelConfig(Section):
+    """``model``. init: full-model weights to fine-tune from (strict; optimizer fresh)."""
+
+    key = "model"
+    backbone: BackboneConfig = option(BackboneConfig)
+    init: Optional[str] = option(None, kind=str)
+    modules: ModulesConfig = option(ModulesConfig)
+
+    @classmethod
+    def coerce(cls, values: Any, where: str) -> Any:
+        # Configs of ours written before the backbone could be chosen hold the VGG16 streams'
+        # weights as a string in model.backbone.
+        if isinstance(values, dict) and isinstance(values.get("backbone"), str):
+            return {**values, "backbone": {"name": "vgg16", "weights": values["backbone"]}}
+        return values
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class PreprocessConfig(Section):
+    """``data.preprocess``: how decoded files become network inputs, in training and at test time.
+
+    The defaults are the release's pixel path (docs/pixel-path.md); every other value is ours.
+    resize: ``pil`` (Pillow's resize, as torchvision ``Resize`` on PIL images) or ``opencv``
+    (``cv2.resize``, no antialiasing when downscaling). interpolation: the resize filter
+    (``area``: Pillow BOX / OpenCV AREA). depth_scaling: ``release`` (8-bit depth / 255; 16-bit
+    and float depth min-max normalised) or ``minmax`` (every map). depth_resize: ``direct``
+    (straight to the network size) or ``rgb_first`` (to the RGB size at load).
+    """
+
+    key = "data.preprocess"
+    resize: str = option("pil", choices=("pil", "opencv"))
+    interpolation: str = option("linear", choices=INTERPOLATIONS)
+    depth_scaling: str = option("release", choices=("release", "minmax"))
+    depth_resize: str = option("direct", choices=("direct", "rgb_first"))
+
+    @property
+    def is_release(self) -> bool:
+        return self == PreprocessConfig()
+
+
+@dataclass
+class AugmentConfig(Section):
+    """``data.augment``: the training augmentation; the defaults are the release recipe.
+
+    size: side of the square training input (a multiple of the backbone's stride, which the
+    model checks). flip: none / horizontal / vertical with probability 1/3 each. rotate_prob:
+    probability of a rotation by an angle in rotate_range (inclusive), an integer one with
+    integer_angles (the release's ``randint``). gt_nearest: nearest-neighbour GT in rotation and
+    resize (release: soft GT); binarize_gt: threshold GT at 0.5; normalize: ImageNet mean/std for
+    RGB, the release's depth mean/std (off: both in [0, 1]).
+    """
+
+    key = "data.augment"
+    size: int = option(256, at_least=16)
+    flip: bool = option(True)
+    rotate_prob: float = option(0.2, at_least=0.0, at_most=1.0)
+    rotate_range: Tuple[Union[int, float], Union[int, float]] = option((-15, 14), kind=(list, tuple))
+    integer_angles: bool = option(True)
+    rotate_interpolation: str = option("cubic", choices=INTERPOLATIONS)
+    gt_nearest: bool = option(False)
+    binarize_gt: bool = option(False)
+    normalize: bool = option(True)
+
+    def check(self) -> None:
+        low_high = tuple(self.rotate_range)
+        if len(low_high) != 2 or not all(isinstance(a, (int, float)) for a in low_high) or low_high[0] > low_high[1]:
+            raise ConfigError(f"{self.where}.rotate_range must be [low, high] with low <= high, got {self.rotate_range!r}")
+        if self.integer_angles and any(float(a) != int(a) for a in low_high):
+            raise ConfigError(f"{self.where}.rotate_range must hold integers when integer_angles is on, "
+                              f"got {self.rotate_range!r}")
+        cast = int if self.integer_angles else float
+        self.rotate_range = (cast(low_high[0]), cast(low_high[1]))
+
+
+@dataclass
+class TrainEntry(Section):
+    """One ``data.train`` entry: a folder with RGB, depth and GT subfolders (relative to
+    ``data.root``), an optional list file of stems, the depth convention (``auto``: as measured
+    on its GT, docs/datasets.md "Depth polarity") and a name."""
+
+    key = "data.train.<i>"
+    root: str = option("", kind=str)
+    list_file: Optional[str] = option(None, kind=str)
+    invert_depth: Union[bool, str] = option(False, kind=(bool, str), choices=(False, True, AUTO))
+    name: Optional[str] = option(None, kind=str)
+
+    @classmethod
+    def coerce(cls, values: Any, where: str) -> Any:
+        return {"root": values} if isinstance(values, str) else values  # a bare folder
+
+    def check(self) -> None:
+        if not self.root:
+            raise ConfigError(f"{self.where}.root: the folder is missing")
+
+
+RELEASE_TRAIN_SETS = [{"root": f"{name}/train", "list_file": None, "invert_depth": False, "name": None}
+                      for name in ("NJU2K", "NLPR", "DUT-RGBD")]  # the 2985 protocol
+
+
+@dataclass
+class DataConfig(Section):
+    """``data``. val_fraction / val_list: images held out of the training data for validation
+    and best.pth (the release keeps none); skip_bad: skip unreadable or unpaired samples instead
+    of stopping; workers: DataLoader workers per process."""
+
+    key = "data"
+    root: str = option("data")
+    train: List[TrainEntry] = option(RELEASE_TRAIN_SETS, item=TrainEntry)
+    skip_bad: bool = option(False)
+    val_fraction: float = option(0.0, at_least=0.0, below=1.0)
+    val_list: Optional[str] = option(None, kind=str)
+    workers: int = option(4, at_least=0)
+    preprocess: PreprocessConfig = option(PreprocessConfig)
+    augment: AugmentConfig = option(AugmentConfig)
+
+
+# ----------------------------------------------------------------------------- optimisation and loop
+@dataclass
+class OptimConfig(Section):
+    """``optim``: Adam on all parameters, lr * lr_decay ** (epoch // lr_decay_every) with epochs
+    from 1, every gradient clamped to [-grad_clip_value, grad_clip_value]; lr_scaling ``linear``
+    multiplies lr by batch_size * processes / 4 (ours)."""
+
+    key = "optim"
+    lr: float = option(1.0e-4, at_least=0.0)
+    lr_scaling: str = option("none", choices=("none", "linear"))
+    betas: List[float] = option([0.9, 0.999], kind=(list, tuple))
+    weight_decay: float = option(0.0, at_least=0.0)
+    lr_decay: float = option(0.2, at_least=0.0)
+    lr_decay_every: int = option(40, at_least=1)
+    grad_clip_value: float = option(0.5, at_least=0.0)
+
+
+@dataclass
+class TrainConfig(Section):
+    """``train``. batch_size: per process; max_steps: stop after that many optimizer steps
+    (smoke tests); deterministic: ``torch.use_deterministic_algorithms`` (slower)."""
+
+    key = "train"
+    epochs: int = option(120, at_least=1)
+    batch_size: int = option(4, at_least=1)
+    seed: int = option(42)
+    device: str = option("auto", choices=DEVICES)
+    amp: str = option("none", choices=AMP_MODES)
+    channels_last: bool = option(False)
+    compile: bool = option(False)
+    deterministic: bool = option(False)
+    max_steps: Optional[int] = option(None, kind=int, at_least=1)
+
+
+@dataclass
+class ValConfig(Section):
+    """``val``: every: epochs between validations (and at the last epoch)."""
+
+    key = "val"
+    every: int = option(5, at_least=1)
+    batch_size: int = option(8, at_least=1)
+
+
+@dataclass
+class CheckpointConfig(Section):
+    """``checkpoint``: resumable checkpoints every ``every`` epochs (and at the last), the
+    ``keep_last`` newest kept; weights_<epoch>.pth at ``weights_epochs`` (the release's 85..120)."""
+
+    key = "checkpoint"
+    every: int = option(5, at_least=1)
+    keep_last: int = option(2, at_least=1)
+    weights_epochs: List[int] = option(list(range(85, 121, 5)), kind=(list, tuple))
+
+
+@dataclass
+class LogConfig(Section):
+    """``log``: the run folder, TensorBoard scalar spacing, and weights_init.pth (the untrained model)."""
+
+    key = "log"
+    dir: str = option("runs/cdinet")
+    scalars_every: int = option(20, at_least=1)
+    save_init: bool = option(False)
+
+
+@dataclass
+class RunConfig(Section):
+    """The whole config: one field per section."""
+
+    key = ""
+    model: ModelConfig = option(ModelConfig)
+    data: DataConfig = option(DataConfig)
+    optim: OptimConfig = option(OptimConfig)
+    train: TrainConfig = option(TrainConfig)
+    val: ValConfig = option(ValConfig)
+    checkpoint: CheckpointConfig = option(CheckpointConfig)
+    log: LogConfig = option(LogConfig)
+
+
+# ----------------------------------------------------------------------------- files and overrides
 def read_yaml_chain(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
     """Read ``path`` and its ``_base_`` ancestors, merged (child wins)."""
     path = Path(path).resolve()
@@ -37,49 +272,23 @@ def read_yaml_chain(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
     if base is None:
         return data
     merged = read_yaml_chain(path.parent / base, _seen + (path,))
-    merge_into(merged, data, schema=None, where=str(path))
+    merge_into(merged, data)
     return merged
 
 
-def merge_into(target: Dict[str, Any], update: Dict[str, Any], schema: Dict[str, Any] | None,
-               where: str, prefix: str = "") -> None:
-    """Deep-merge ``update`` into ``target``; with a schema, unknown keys are errors."""
+def merge_into(target: Dict[str, Any], update: Dict[str, Any]) -> None:
+    """Deep-merge ``update`` into ``target`` (mappings merge, anything else is replaced)."""
     for key, value in update.items():
-        dotted = f"{prefix}{key}"
-        if schema is not None and key not in schema:
-            raise ConfigError(f"{where}: unknown config key '{dotted}'")
-        sub_schema = schema.get(key) if schema is not None else None
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge_into(target[key], value, sub_schema if isinstance(sub_schema, dict) else None,
-                       where, dotted + ".")
+            merge_into(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
 
 
-def coerce(value: Any, default: Any, key: str) -> Any:
-    """Give an override the type of the value it replaces (ints and "2e-4" widen to floats)."""
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool) or key.endswith(".invert_depth"):
-        if not isinstance(value, bool) and not (key.endswith(".invert_depth") and value == "auto"):
-            expected = "true, false or auto" if key.endswith(".invert_depth") else "true or false"
-            raise ConfigError(f"--set {key}: expected {expected}, got {value!r}")
-        return value
-    if isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:  # YAML 1.1 reads "2e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
-    if type(value) is not type(default):
-        raise ConfigError(
-            f"--set {key}: expected {type(default).__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
 def apply_overrides(config: Dict[str, Any], overrides: Iterable[str]) -> None:
     """Apply ``key.sub=value`` strings; values are parsed as YAML (``1e-4``, ``[a, b]``, ``null``).
-    A list entry is addressed by its index: ``data.train.0.invert_depth=true``."""
+    A list entry is addressed by its index: ``data.train.0.invert_depth=true``. Types, choices
+    and ranges are checked afterwards, by the sections."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
@@ -99,7 +308,12 @@ def apply_overrides(config: Dict[str, Any], overrides: Iterable[str]) -> None:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: cannot parse value {text!r}") from None
-        node[last] = coerce(value, node[last], key)
+        if isinstance(node[last], float) and isinstance(value, str):
+            try:  # YAML 1.1 reads "2e-4" (no dot) as a string
+                value = float(value)
+            except ValueError:
+                pass
+        node[last] = value
 
 
 def _child(node: Any, part: str, key: str, where: str) -> Any:
@@ -114,75 +328,28 @@ def _child(node: Any, part: str, key: str, where: str) -> Any:
     return node[part]
 
 
-# Keys whose value must be one of a few words, and numeric keys with a lower bound: checked
-# when the config is loaded, so a bad value stops the run before its folder is created.
-CHOICES = {
-    "train.amp": ("none", "bf16", "fp16"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "optim.lr_scaling": ("none", "linear"),
-    "data.preprocess.resize": ("pil", "opencv"),
-    "data.preprocess.interpolation": ("linear", "nearest", "cubic", "area"),
-    "data.preprocess.depth_scaling": ("release", "minmax"),
-    "data.preprocess.depth_resize": ("direct", "rgb_first"),
-    "data.augment.rotate_interpolation": ("linear", "nearest", "cubic", "area"),
-}
-AT_LEAST = {
-    "train.epochs": 1, "train.batch_size": 1, "val.batch_size": 1, "val.every": 1,
-    "checkpoint.every": 1, "checkpoint.keep_last": 1, "data.workers": 0, "log.scalars_every": 1,
-    "data.augment.size": 16, "optim.lr": 0.0, "optim.lr_decay_every": 1, "optim.grad_clip_value": 0.0,
-}
-
-
-def check_values(config: Dict[str, Any]) -> None:
-    """Enum-like keys and numeric ranges (see ``CHOICES``, ``AT_LEAST``); one line naming the key."""
-    def get(dotted: str) -> Any:
-        node = config
-        for part in dotted.split("."):
-            node = node[part]
-        return node
-
-    for key, choices in CHOICES.items():
-        if get(key) not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {get(key)!r}")
-    for key, low in AT_LEAST.items():
-        value = get(key)
-        if value is not None and value < low:
-            raise ConfigError(f"{key} must be at least {low}, got {value!r}")
-    if not 0.0 <= config["data"]["val_fraction"] < 1.0:
-        raise ConfigError(f"data.val_fraction must be in [0, 1), got {config['data']['val_fraction']!r}")
-    if config["data"]["augment"]["size"] % 16:
-        raise ConfigError(f"data.augment.size must be a multiple of 16, got {config['data']['augment']['size']}")
-
-
-def backbone_settings(model_section: Dict[str, Any]) -> Dict[str, Any]:
-    """``model.backbone`` as ``{"name", "weights"}``. Configs written before the backbone could be
-    chosen (ours, up to the commit that added ``models/backbones.py``) hold a string there: the
-    weights of the VGG16 streams."""
-    backbone = model_section.get("backbone", {})
-    if isinstance(backbone, str):
-        return {"name": "vgg16", "weights": backbone}
-    return {"name": "vgg16", "weights": "none", **backbone}
+def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config") -> Dict[str, Any]:
+    """Defaults <- ``values`` (a file chain, or the config saved in a checkpoint) <- overrides,
+    checked section by section; keys the sections gained since ``values`` was written take their
+    defaults (the release's). Returns the config as plain values."""
+    try:
+        config = RunConfig.from_dict(values).to_dict()  # unknown keys of the file
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    apply_overrides(config, overrides)
+    return RunConfig.from_dict(config).to_dict()
 
 
 def load_config(path: str | Path, overrides: List[str] = ()) -> Dict[str, Any]:
-    """The resolved config: schema <- file chain <- command-line overrides."""
+    """The resolved config of a YAML file (and its ``_base_`` chain) and command-line overrides."""
     return config_from_dict(read_yaml_chain(Path(path)), overrides, where=str(path))
 
 
-def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config"
-                     ) -> Dict[str, Any]:
-    """Schema <- ``values`` (e.g. the config saved in a checkpoint) <- overrides; keys that the
-    schema gained since ``values`` was written take the schema's (the release's) value."""
-    schema = read_yaml_chain(SCHEMA_PATH)
-    config = copy.deepcopy(schema)
-    if isinstance(values.get("model"), dict) and isinstance(values["model"].get("backbone"), str):
-        values = {**values, "model": {**values["model"], "backbone": backbone_settings(values["model"])}}
-    merge_into(config, values, schema, where=where)
-    apply_overrides(config, overrides)
-    check_values(config)
-    return config
+def backbone_settings(model_section: Dict[str, Any]) -> Dict[str, Any]:
+    """``model.backbone`` of a (possibly partial or older) ``model`` section, as ``{name, weights}``."""
+    return ModelConfig.from_dict(model_section).backbone.to_dict()
 
 
 def save_config(config: Dict[str, Any], path: Path) -> None:
-    """Write the resolved config as YAML (plain values only)."""
-    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+    """Write the resolved config as YAML (plain values only), atomically."""
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))

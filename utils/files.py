@@ -23,28 +23,37 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], None], durable: bool = False) -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
-    ``durable``: fsync the file and its folder too (checkpoints: survive a power loss)."""
+@contextmanager
+def atomic_file(path: PathLike, durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to (by any library); when the block ends
+    without an error it is renamed to ``path``. ``durable``: fsync the file and its folder too
+    (checkpoints: survive a power loss)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            if durable:
-                stream.flush()
+        yield tmp
+        if durable:
+            with open(tmp, "rb+") as stream:
                 os.fsync(stream.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result is an ordinary file
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     if durable:
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], None], durable: bool = False) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    with atomic_file(path, durable) as tmp, open(tmp, "wb") as stream:
+        write(stream)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes, durable: bool = False) -> None:

@@ -3,7 +3,7 @@
 Two conventions, each that of the reference it must match:
 
 - Network inputs (datasets/, test.py) are decoded with Pillow, as the CDINet release does
-  (``setting/dataLoader.py``, CDINET.md "Pixel path"), so the default pipeline sees the
+  (its ``setting/dataLoader.py``; docs/pixel-path.md, "Decoding"), so the default pipeline sees the
   release's pixels:
 
 - RGB: ``Image.open(f).convert('RGB')``: uint8 (H, W, 3); grayscale, palette and RGBA inputs

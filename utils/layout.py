@@ -1,8 +1,7 @@
 """Where RGB-D SOD data lives on disk, for datasets/ (training, test.py) and eval/ alike.
 
 Torch-free, so ``python -m eval`` starts fast. A dataset folder holds one folder per role,
-recognised by name in any case (``../shared/reference/DATASETS.md``, "Layouts found in the
-wild"), optionally with a split prefix (``test_``, ``train_``, ``val_``; DMRA and DCF store
+recognised by name in any case (docs/datasets.md, "Folder layouts"), optionally with a split prefix (``test_``, ``train_``, ``val_``; DMRA and DCF store
 ``test_images/test_depth/test_masks``):
 
 - RGB: ``RGB``, ``Image``, ``images``, ``img``, ``imgs``;
@@ -95,6 +94,16 @@ def images_by_stem(folder: Union[str, Path]) -> tuple[dict[str, list[Path]], lis
     return by_stem, ignored
 
 
+def unique_images(folder: Union[str, Path]) -> dict[str, Path]:
+    """``{stem: path}`` of the images in ``folder`` (not recursive), for evaluation: a stem stored
+    twice (``a.png`` and ``a.jpg``) is an error, since either could be the map that was meant."""
+    by_stem, _ = images_by_stem(folder)
+    for stem, paths in by_stem.items():
+        if len(paths) > 1:
+            raise DatasetError(f"{folder}: two images with stem {stem!r} ({', '.join(p.name for p in paths)})")
+    return {stem: paths[0] for stem, paths in by_stem.items()}
+
+
 def list_datasets(root: Union[str, Path]) -> list[str]:
     """Names of the subfolders of a benchmark ``root`` that look like datasets (an RGB-like and a
     depth-like folder inside), sorted; e.g. ``['DES', 'NJU2K', 'NLPR']``."""
@@ -113,7 +122,7 @@ def list_datasets(root: Union[str, Path]) -> list[str]:
     return names
 
 
-# Names one benchmark goes by (DATASETS.md): the first is the one this project writes.
+# Names one benchmark goes by (docs/datasets.md, "Dataset names"): the first is the one this project writes.
 DATASET_ALIASES = (
     ("DES", "RGBD135"),
     ("DUT-RGBD", "DUT-D", "DUT"),

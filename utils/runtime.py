@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .config import AMP_MODES
 from .errors import ConfigError
 
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AMP_DTYPES = dict(zip(AMP_MODES, (None, torch.bfloat16, torch.float16)))  # train.amp, test.py --amp
 
 
 def autocast_context(device: torch.device, amp: str):

@@ -1,4 +1,4 @@
-"""Finding a dataset's RGB/depth/GT folders and pairing their files by stem.
+"""Pairing a dataset's RGB/depth/GT files by stem (the folders are found by ``utils/layout.py``).
 
 Pairing is by file stem only, never by sorted order (the CDINet and BBS-Net releases sort three
 independent listings and check only their counts, so one stray file shifts every pair). A stem
@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Union
 
 from utils.errors import DatasetError
-from utils.layout import (IMAGE_EXTENSIONS, find_role_dirs, images_by_stem, list_datasets,
-                          missing_folder_message)
+from utils.layout import IMAGE_EXTENSIONS, find_role_dirs, images_by_stem, missing_folder_message
 
-__all__ = ["BadSample", "DatasetSource", "FolderScan", "Sample", "as_source", "find_role_dirs",
-           "list_datasets", "pair_samples", "read_list_file", "scan_source"]
+__all__ = ["BadSample", "DatasetSource", "FolderScan", "Sample", "as_source", "pair_samples", "read_list_file",
+           "scan_source"]
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Deterministic "keyed" weights, rebuilt from key names and shapes alone.
 
-Written here from the description in ``reference/CDINET.md`` ("Checking that the model computes
-the same function"), so the test suite needs nothing beside the repository: each tensor is drawn
+Written here from the way the fixtures' weights were drawn (docs/development.md "Keyed
+weights"), so the suite and the benchmarks need nothing beside the repository: each tensor is drawn
 from a ``torch.Generator`` seeded with the first 8 bytes (little-endian) of
 ``sha256(f"{seed}:{key}")``, as ``torch.randn(shape)``, scaled by ``sqrt(2 / fan_in)``
 (fan_in = product of ``shape[1:]``) for tensors of two or more dimensions and by 0.05 for 1-D
-ones. With seed 0 these are the weights behind ``fixtures/reference/cdinet_official_seed0_256.pt``
-and ``fixtures/reference/release_maps_seed0/``.
+ones. With seed 0 these are the weights behind ``tests/fixtures/reference/cdinet_official_seed0_256.pt``
+and ``tests/fixtures/reference/release_maps_seed0/``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 OFFICIAL_KEYS = FIXTURES / "reference" / "cdinet_official_keys.tsv"
 
 

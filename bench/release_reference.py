@@ -1,9 +1,11 @@
-"""An independent, functional CDINet written straight from the release's key names.
+"""An independent, functional CDINet written straight from the release's key names: the
+release's network computed the release's way (the semantic blocks' concatenation included).
 
-It reads the authors' ``state_dict`` layout (``reference/cdinet_official_keys.tsv``) directly,
-with no module classes and no key mapping, following CDINET.md line by line. Its output on
-the seed-0 keyed weights is checked against the authors' own logits, which makes it a
-reference for other seeds and input sizes, where no stored output exists.
+It reads the authors' ``state_dict`` layout (``tests/fixtures/reference/cdinet_official_keys.tsv``)
+directly, with no module classes and no key mapping, following docs/model.md ("Encoder wiring"
+to "DDR decoder") line by line. Its output on the seed-0 keyed weights is checked against the
+authors' own logits (``tests/test_models.py``), which makes it a reference for other seeds and
+input sizes, where no stored output exists, and the baseline of ``bench/inference.py``.
 """
 import torch
 import torch.nn.functional as F
