@@ -1,4 +1,4 @@
-# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Two commands do everything on a fresh machine: `make demo` and `make test` (`make test-all`: everything, as CI).
 PYTHON ?= python3
 VENV := .venv
 PY ?= $(VENV)/bin/python
@@ -12,7 +12,7 @@ DEMO_TEST ?= 50
 DEMO_SIZE ?= 64
 DEMO_SET ?=
 
-.PHONY: venv test demo demo-pipeline bench clean
+.PHONY: venv lint test test-all demo demo-pipeline bench bench-gpu clean
 
 venv: $(STAMP)
 
@@ -22,7 +22,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-test: venv
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# The fast suite (at most 5 minutes on 2 cores; every check against an outside reference), and
+# the whole suite (CI: adds the tests marked slow). pytest prints the slowest tests.
+test: lint
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: lint
 	$(PY) -m pytest -q
 
 demo: venv
@@ -56,6 +64,10 @@ demo-pipeline:
 
 bench: venv
 	$(PY) -m bench
+
+# On a machine with a CUDA GPU: inference, training step, TFLOP/s vs the GPU's peak, a short run.
+bench-gpu: venv
+	$(PY) -m bench.gpu
 
 # Only what `make demo`, `make bench` and the tests generate; data/ itself may hold your datasets.
 clean:

@@ -56,7 +56,7 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
 
 def markdown(rows: List[dict]) -> str:
     """Rows as a Markdown table (ratio and peak memory columns when present)."""
-    extras = [key for key in ("ratio", "peak_rss_mb", "note") if any(key in r for r in rows)]
+    extras = [key for key in ("ratio", "peak_rss_mb", "peak_cuda_mb", "note") if any(key in r for r in rows)]
     header = ["benchmark", "setting", "value", "unit", *extras]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -65,6 +65,8 @@ def markdown(rows: List[dict]) -> str:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return ""
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)

@@ -109,10 +109,14 @@ def test_unknown_backbone_lists_the_known_ones():
         CDINet(backbone="resnet5")
 
 
-COMBINATIONS = list(itertools.product(["resnet50", "mobilenet_v2"], VARIANTS))
+# The whole backbone x switch product runs in make test-all; the fast suite keeps one each end.
+COMBINATIONS = [pytest.param(name, variant, id=f"{name}-{variant.describe()}",
+                             marks=() if (name, variant) in (("resnet50", VARIANTS[0]), ("mobilenet_v2", VARIANTS[-1]))
+                             else pytest.mark.slow)
+                for name, variant in itertools.product(["resnet50", "mobilenet_v2"], VARIANTS)]
 
 
-@pytest.mark.parametrize("name, variant", COMBINATIONS, ids=[f"{n}-{v.describe()}" for n, v in COMBINATIONS])
+@pytest.mark.parametrize("name, variant", COMBINATIONS)
 def test_every_switch_combination_builds_runs_and_has_the_expected_size(name, variant):
     model = CDINet(variant, name).eval()
     expected = expected_parameters(variant, NATIVE_WIDTHS[name], backbone_parameters(name))
@@ -138,6 +142,7 @@ def synthetic_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
+@pytest.mark.slow
 def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
     from datasets import RGBDSODDataset, build_train_transform
     from utils.config import AugmentConfig
@@ -161,6 +166,7 @@ def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
         load_weights(CDINet(), path)
 
 
+@pytest.mark.slow
 def test_train_and_test_scripts_with_a_backbone_config(synthetic_root, tmp_path):
     config = load_config(ROOT / "configs" / "cdinet_mbv2.yaml")
     assert config["model"]["backbone"] == {"name": "mobilenet_v2", "weights": "imagenet"}
@@ -223,6 +229,7 @@ def test_torch_hub_builds_the_model_its_checkpoint_holds(tmp_path):
     assert built.backbone_name == "mobilenet_v2" and built.variant == ModelVariant(ddr=False)
 
 
+@pytest.mark.slow
 def test_model_cards_count_what_the_tests_count(capsys):
     from models import summary
 

@@ -5,10 +5,12 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_demo_pipeline_reduced(tmp_path):
     data, run = tmp_path / "data", tmp_path / "run"
     result = subprocess.run(

@@ -54,6 +54,7 @@ def max_difference(a: dict, b: dict) -> int:
     return max(int(np.abs(a[k] - b[k]).max()) for k in a)
 
 
+@pytest.mark.slow
 def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, capsys):
     (tmp_path / "ckpt").mkdir()
     checkpoint = save_weights(tmp_path / "ckpt" / "w.pth", seed=0)

@@ -25,7 +25,7 @@ def release_map(stem: str) -> np.ndarray:
     return cv2.imread(str(RELEASE_MAPS / f"{stem}.png"), cv2.IMREAD_UNCHANGED).astype(int)
 
 
-@pytest.mark.parametrize("backend, batch_size", [("auto", 1), ("torch", 4)])
+@pytest.mark.parametrize("backend, batch_size", [pytest.param("auto", 1, marks=pytest.mark.slow), ("torch", 4)])
 def test_predict_reproduces_the_authors_maps(official_checkpoint, backend, batch_size):
     """The five-line use of README: the maps the authors' pipeline wrote, within 1 gray level."""
     predictor = Predictor.from_checkpoint(official_checkpoint, backend=backend, batch_size=batch_size, device="cpu")
@@ -40,9 +40,9 @@ def test_predict_reproduces_the_authors_maps(official_checkpoint, backend, batch
 
 
 def test_pil_images_and_arrays_give_the_maps_of_files(official_checkpoint):
-    predictor = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu")
+    predictor = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu", size=64)
     expected, logits = predictor.predict(RGB_FILES[0], DEPTH_FILES[0], return_logits=True)
-    assert logits.shape == (256, 256) and logits.dtype == np.float32
+    assert logits.shape == (64, 64) and logits.dtype == np.float32
     rgb, depth = Image.open(RGB_FILES[0]), Image.open(DEPTH_FILES[0])
     assert np.array_equal(predictor.predict(rgb, depth), expected)
     rgb_array, depth_array = np.array(rgb.convert("RGB")), np.array(depth.convert("L"))
@@ -60,9 +60,10 @@ def test_predictor_maps_equal_test_py_maps(official_checkpoint, tmp_path):
     """test.py runs the Predictor's transform, logits and post-processing: same backend, same maps."""
     out = tmp_path / "maps"
     argv = ["--checkpoint", official_checkpoint, "--data-root", RGBD, "--datasets", "DES", "--out", out,
-            "--backend", "torch", "--device", "cpu"]
+            "--backend", "torch", "--device", "cpu", "--size", 64]
     assert test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv])) == 0
-    maps = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu").predict(RGB_FILES, DEPTH_FILES)
+    predictor = Predictor.from_checkpoint(official_checkpoint, backend="torch", device="cpu", size=64)
+    maps = predictor.predict(RGB_FILES, DEPTH_FILES)
     for stem, saliency in zip(STEMS, maps):
         assert np.array_equal(cv2.imread(str(out / "DES" / f"{stem}.png"), cv2.IMREAD_UNCHANGED), saliency), stem
     record = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]

@@ -1,5 +1,6 @@
 """Project-wide rules that code review alone would let slip: one image reader, one folder-name
-list, one CLI guard, one error hierarchy, torch-free evaluation, collision-free seeds."""
+list, one CLI guard, one error hierarchy, one atomic writer, one layout module, torch-free
+evaluation, benchmarks free of test modules, a self-contained clone, collision-free seeds."""
 from __future__ import annotations
 
 import ast
@@ -11,8 +12,8 @@ from utils.errors import CDINetError, ConfigError, DatasetError, EvalError, Inpu
 from utils.runtime import derive_seed
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted(p for folder in ("datasets", "eval", "models", "utils", "bench") for p in (ROOT / folder).rglob("*.py")) \
-    + [ROOT / "train.py", ROOT / "test.py"]
+PACKAGES = ("datasets", "eval", "inference", "models", "utils", "bench")
+SOURCES = sorted(p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")) + [ROOT / "train.py", ROOT / "test.py"]
 
 
 def calls(path: Path) -> set[str]:
@@ -88,3 +89,42 @@ def test_derived_seeds_do_not_collide_across_epochs_and_ranks():
     assert 42 * 1000 + 1 * 10 + 10 == 42 * 1000 + 2 * 10 + 0
     seeds = {derive_seed(42, epoch, rank) for epoch in range(1, 121) for rank in range(64)}
     assert len(seeds) == 120 * 64
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of the modules ``path`` imports (``tests`` for ``from tests.x import y``)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_benchmarks_and_the_library_import_no_test_module():
+    assert {p.relative_to(ROOT).as_posix() for p in SOURCES if "tests" in imported_modules(p)} == set()
+
+
+def test_files_and_folders_are_written_atomically_in_one_module():
+    renamers = {p.relative_to(ROOT).as_posix() for p in SOURCES if calls(p) & {"os.replace", "os.rename", "tempfile.mkdtemp"}}
+    assert renamers == {"utils/files.py"}
+
+
+def test_one_layout_module_and_no_re_export_shims():
+    assert not (ROOT / "datasets" / "layout.py").exists() and not (ROOT / "eval" / "io.py").exists()
+    assert [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("layout.py") if ".venv" not in p.parts] == ["utils/layout.py"]
+
+
+def test_a_clone_needs_nothing_beside_it_and_readme_is_a_front_door():
+    """No tracked file points to the shared folder that sits beside the developers' checkout (a
+    user's clone has none: the conventions are written in docs/), and README stays short."""
+    needle = "../" + "shared"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    texts = [name for name in tracked if not name.startswith("tests/fixtures/") or name.endswith((".md", ".txt"))]
+    mentions = [name for name in texts if (ROOT / name).is_file() and needle in (ROOT / name).read_text(errors="ignore")]
+    assert mentions == []
+    assert (ROOT / "README.md").stat().st_size <= 15 * 1024
+    for doc in ("model", "pixel-path", "training", "datasets", "inference", "metrics", "evaluation", "performance",
+                "development"):
+        assert f"docs/{doc}.md" in tracked

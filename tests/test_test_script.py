@@ -36,7 +36,8 @@ def run_test_script(*argv):
 
 
 @pytest.mark.parametrize("backend, batch_size, channels_last", [
-    ("auto", 1, True), ("onnxruntime", 4, True), ("torch", 1, True), ("torch", 4, False)])
+    pytest.param("auto", 1, True, marks=pytest.mark.slow), pytest.param("onnxruntime", 4, True, marks=pytest.mark.slow),
+    ("torch", 1, True), pytest.param("torch", 4, False, marks=pytest.mark.slow)])
 def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp_path, backend, batch_size,
                                              channels_last):
     """The maps the authors' own code wrote with the same weights (PIL/torchvision inputs,
@@ -69,7 +70,7 @@ def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_roo
     out = tmp_path / "maps"
     assert run_test_script("--checkpoint", official_checkpoint, "--data-root", rgbd_root, "--datasets", "DES",
                            "--out", out, "--device", "cpu", "--resize", "opencv", "--depth-scaling", "minmax",
-                           "--depth-resize", "rgb_first") == 0
+                           "--depth-resize", "rgb_first", "--backend", "torch") == 0
     worst = max(np.abs(cv2.imread(str(out / "DES" / p.name), 0).astype(int)
                        - cv2.imread(str(p), 0).astype(int)).max() for p in RELEASE_MAPS.iterdir())
     assert worst > 20
@@ -86,7 +87,7 @@ def test_our_checkpoint_is_tested_with_its_training_settings(rgbd_root, tmp_path
     torch.save({"format": "cdinet-sod/weights/1", "model": model.state_dict(), "config": config}, path)
     out = tmp_path / "maps"
     assert run_test_script("--checkpoint", path, "--data-root", rgbd_root, "--datasets", "DES", "--out", out,
-                           "--device", "cpu", "--depth-scaling", "minmax") == 0
+                           "--device", "cpu", "--depth-scaling", "minmax", "--backend", "torch") == 0
     info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert info["size"] == 64 and info["settings_from"]["size"] == "checkpoint config"
     assert info["preprocess"] == {"resize": "opencv", "interpolation": "area", "depth_scaling": "minmax",
@@ -150,6 +151,7 @@ def test_map_and_folder_writes_are_atomic(tmp_path):
     assert [p.name for p in (tmp_path / "DES").iterdir()] == ["x.png"]
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch_at_other_batch_and_size(official_checkpoint, tmp_path):
     """The supported exporter (torch.onnx.export(dynamo=True); the file carries our metadata),
     dynamic batch, height and width."""

@@ -58,7 +58,8 @@ def test_release_count_is_the_authors():
     assert expected_parameters(ModelVariant()) == 54_369_369
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.describe())
+@pytest.mark.parametrize("variant", [pytest.param(v, id=v.describe(), marks=() if v in (VARIANTS[0], VARIANTS[-1])
+                                                  else pytest.mark.slow) for v in VARIANTS])
 def test_every_variant_builds_runs_and_has_the_expected_size(variant):
     model = CDINet(variant).eval()
     assert sum(p.numel() for p in model.parameters()) == expected_parameters(variant)
@@ -106,6 +107,7 @@ def train_steps(model: torch.nn.Module, batch: dict, steps: int = 6) -> list[flo
 
 
 @pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-2], VARIANTS[-1]], ids=lambda v: v.describe())
+@pytest.mark.slow
 def test_variants_train_save_and_reload(variant, batch, tmp_path):
     torch.manual_seed(0)
     model = build_model(variant=variant.to_dict())
