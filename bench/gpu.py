@@ -159,10 +159,6 @@ def training_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bud
     """The release's training step on random data, per setting and batch size."""
     import torch
 
-    from models import CDINet
-    from train import compute_loss
-    from utils.runtime import autocast_context, channels_last_if
-
     device = torch.device(plan.device)
     rows = []
     for label, (amp, channels_last, compiled) in TRAINING.items():
@@ -174,30 +170,40 @@ def training_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bud
         try:
             for batch in plan.train_batches:
                 _reset_memory(device)
-                torch.manual_seed(0)
-                model = CDINet().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-                net = torch.compile(model) if compiled else model
-                optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-                rgb = channels_last_if(channels_last, torch.randn(batch, 3, plan.size, plan.size, device=device))
-                depth = channels_last_if(channels_last, torch.randn(batch, 1, plan.size, plan.size, device=device))
-                gt = (torch.rand(batch, 1, plan.size, plan.size, device=device) > 0.7).float()
-
-                def step():
-                    with autocast_context(device, amp):
-                        logits = net(rgb, depth)
-                    loss = compute_loss(logits, gt)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_value_(model.parameters(), 0.5)
-                    optimizer.step()
-
-                seconds = _median(step, device, plan.repeats, warmup=2 if compiled else 1)
+                seconds = _step_seconds(plan, device, amp, channels_last, compiled, batch)
                 rows.append(_rate_row("training step", f"{label}, batch {batch}", batch / seconds,
                                       3 * 2 * macs * batch / seconds, peaks.get(amp), _peak_memory_mb(device)))
-                del model, net, optimizer
         except Exception as error:
             rows.append(_row("training step", label, None, note=f"error: {type(error).__name__}: {error}"[:300]))
     return rows
+
+
+def _step_seconds(plan: Plan, device, amp: str, channels_last: bool, compiled: bool, batch: int) -> float:
+    """Median seconds of the release's step: forward, BCE, backward, clamp to [-0.5, 0.5], Adam."""
+    import torch
+
+    from models import CDINet
+    from train import compute_loss
+    from utils.runtime import autocast_context, channels_last_if
+
+    torch.manual_seed(0)
+    model = CDINet().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    net = torch.compile(model) if compiled else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    rgb = channels_last_if(channels_last, torch.randn(batch, 3, plan.size, plan.size, device=device))
+    depth = channels_last_if(channels_last, torch.randn(batch, 1, plan.size, plan.size, device=device))
+    gt = (torch.rand(batch, 1, plan.size, plan.size, device=device) > 0.7).float()
+
+    def step():
+        with autocast_context(device, amp):
+            logits = net(rgb, depth)
+        loss = compute_loss(logits, gt)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(model.parameters(), 0.5)
+        optimizer.step()
+
+    return _median(step, device, plan.repeats, warmup=2 if compiled else 1)
 
 
 def end_to_end_row(plan: Plan, tmp: Path) -> dict:

@@ -112,8 +112,8 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
     from PIL import Image
     from torchvision import transforms
 
-    from models.weights import extract_state_dict, is_official_layout, strip_wrapper_prefixes
     from bench.release_reference import reference_forward
+    from models.weights import extract_state_dict, is_official_layout, strip_wrapper_prefixes
     from utils.checkpoint import read_checkpoint
 
     device = torch.device(device_name)

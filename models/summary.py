@@ -23,8 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from utils.cli import run_cli
 from utils.config import AMP_MODES
 from utils.dist import select_device
-from utils.runtime import autocast_context
 from utils.errors import ConfigError
+from utils.runtime import autocast_context
 
 from .backbones import BACKBONES
 from .cdinet import CDINet

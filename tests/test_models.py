@@ -5,13 +5,13 @@ import pytest
 import torch
 import torchvision
 
+from bench.keyed_weights import keyed_official_state_dict
+from bench.release_reference import reference_forward
 from models import BACKBONES, CDINet, InputShapeError, WeightsError, build_model, load_weights
 from models import weights as weights_module
 from models.summary import count_macs, parameter_counts
 from models.vgg import VGG16Features
 from tests.conftest import FIXTURES
-from bench.keyed_weights import keyed_official_state_dict
-from bench.release_reference import reference_forward
 
 
 @pytest.fixture(scope="module")

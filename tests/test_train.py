@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import train
+from bench.keyed_weights import keyed_official_state_dict
 from datasets.synthetic import generate
 from models import CDINet, WeightsError, load_weights
-from bench.keyed_weights import keyed_official_state_dict
 from utils.checkpoint import atomic_save, list_checkpoints
 from utils.config import load_config
 from utils.errors import ConfigError
