@@ -27,9 +27,10 @@ setting, the depth decision and its measurement, time): re-running some datasets
 --overwrite replaces their folders and records and keeps the others'. A dataset's maps are
 written to a temporary folder and moved into place when complete.
 
-On a CPU the network runs on onnxruntime by default (--backend auto): the checkpoint is
-exported to ONNX once (announced; about 20-30 s) and cached beside it, or in --onnx-cache, as
-<stem>.<sha256[:16]>.onnx; its maps are those of PyTorch within 1 gray level
+On a CPU, --backend auto runs onnxruntime when the job pays for it: the checkpoint is exported to
+ONNX once (announced; about 20-30 s) and cached beside it, or in --onnx-cache, as
+<stem>.<sha256[:16]>.onnx, which saves about 0.1 s per 256x256 image; below about 200 images at
+256x256 (and with no cached export) PyTorch runs. Both give the same maps within 1 gray level
 (docs/inference.md). On CUDA, with --amp or --compile, PyTorch runs.
 """
 from __future__ import annotations
@@ -97,8 +98,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="channels_last memory format for the torch backend (default on: 1.3x faster fp32 "
                         "on CPU, same maps)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): onnxruntime on a CPU with fp32 and no --compile (exported once, "
-                        "cached), else torch")
+                        help="auto (default): onnxruntime on a CPU with fp32 and no --compile when the job is large "
+                        "enough for its export to pay back (about 200 images at 256x256, or a cached export), "
+                        "else torch")
     parser.add_argument("--onnx-cache", metavar="DIR", help="folder for the ONNX export (default: beside the checkpoint)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
@@ -260,7 +262,8 @@ def main(args: argparse.Namespace) -> int:
     args.workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
     datasets = build_datasets(folders, predictor, args)
     decisions = depth_decisions(datasets, args.invert_depth)
-    settings = predictor.settings()  # prepares the backend (an ONNX export happens here)
+    predictor.prepare(sum(len(dataset) for dataset in datasets.values()))  # an ONNX export happens here
+    settings = predictor.settings()
     with ThreadPoolExecutor(max_workers=2) as pool:
         for name, dataset in datasets.items():
             speed = write_dataset(predictor, dataset, out, name, args, pool)

@@ -1,13 +1,15 @@
 """What computes the logits at test time: PyTorch, or the ONNX export on onnxruntime.
 
-``choose_backend`` resolves ``auto`` and refuses impossible combinations; ``Runner`` is the
-callable ``(rgb, depth) -> logits`` of the chosen backend with what test_info.json records
-about it. docs/inference.md, "Backends", gives the measured speeds.
+``choose_backend`` resolves ``auto`` for a :class:`Job` (an export only where it pays back) and
+refuses impossible combinations; ``Runner`` is the callable ``(rgb, depth) -> logits`` of the
+chosen backend with what test_info.json records about it. docs/inference.md, "Backends", gives
+the rule and docs/performance.md the measured speeds.
 """
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -19,6 +21,29 @@ from utils.errors import ConfigError
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
+# When the ONNX export pays back (docs/performance.md, "Inference"), measured on 2-core CPUs with
+# the VGG16 model: the export takes 17-30 s, loading a cached export about 1.5 s, and onnxruntime
+# then saves 0.10-0.14 s per 256x256 image over PyTorch with channels_last (Intel Xeon AVX-512:
+# 0.858 vs 0.998 s; AMD EPYC AVX2: 1.21 vs 1.31 s). A job of n images at SxS counts as
+# n * (S / 256)^2 image-equivalents; the export pays back from about 200 of them.
+ONNX_EXPORT_SECONDS = 25.0
+ONNX_LOAD_SECONDS = 1.5
+ONNX_SAVING_PER_IMAGE_256 = 0.12
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a backend is prepared for: ``images`` inputs at ``size`` x ``size``."""
+
+    images: int
+    size: int
+
+    @property
+    def image_equivalents(self) -> float:
+        """The job in 256x256 images (forward time grows with the pixel count)."""
+        return self.images * (self.size / 256) ** 2
+
+
 def onnxruntime_available() -> bool:
     try:
         import onnxruntime  # noqa: F401
@@ -27,29 +52,36 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def choose_backend(requested: str, device: torch.device, amp: str, compile: bool) -> tuple[str, str]:
-    """``(backend, why)``: ``requested``, with ``auto`` resolved to onnxruntime where it is exact
-    and faster (CPU, fp32, no compile, onnxruntime installed), else torch. An impossible choice
-    is a ConfigError naming what stands in its way."""
+def check_backend(requested: str, device: torch.device, amp: str, compile: bool) -> None:
+    """An impossible choice is a ConfigError naming what stands in its way."""
     if requested not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
-    have_onnxruntime = onnxruntime_available()
     if requested == "onnxruntime":
         blockers = [text for text, present in (
             (f"--device {device.type}", device.type != "cpu"), (f"--amp {amp}", amp != "none"),
-            ("--compile", compile), ("onnxruntime not installed", not have_onnxruntime)) if present]
+            ("--compile", compile), ("onnxruntime not installed", not onnxruntime_available())) if present]
         if blockers:
             raise ConfigError(f"--backend onnxruntime runs fp32 on the CPU only; not with: {', '.join(blockers)}")
-        return "onnxruntime", "asked for"
-    if requested == "torch":
-        return "torch", "asked for"
-    if device.type != "cpu":
-        return "torch", f"auto: {device.type}"
-    if amp != "none" or compile:
-        return "torch", "auto: " + ("--compile" if compile else f"--amp {amp}")
-    if not have_onnxruntime:
-        return "torch", "auto: onnxruntime not installed"
-    return "onnxruntime", "auto: CPU, fp32 (onnxruntime is faster than PyTorch there)"
+
+
+def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job,
+                   cached: bool) -> tuple[str, str]:
+    """``(backend, why)``. ``auto`` runs onnxruntime where it is exact and faster (CPU, fp32, no
+    compile, onnxruntime installed) **and** the job is large enough for the export (or, with a
+    ``cached`` export, its loading) to pay back; else PyTorch."""
+    check_backend(requested, device, amp, compile)
+    if requested != "auto":
+        return requested, "asked for"
+    if device.type != "cpu" or amp != "none" or compile or not onnxruntime_available():
+        blocker = (device.type if device.type != "cpu" else f"--amp {amp}" if amp != "none"
+                   else "--compile" if compile else "onnxruntime not installed")
+        return "torch", f"auto: {blocker}"
+    saving = job.image_equivalents * ONNX_SAVING_PER_IMAGE_256
+    cost, what = (ONNX_LOAD_SECONDS, "loading its cached export") if cached else (ONNX_EXPORT_SECONDS, "an export")
+    backend = "onnxruntime" if saving >= cost else "torch"
+    return backend, (f"auto: {job.images} images at {job.size}x{job.size} ({job.image_equivalents:.0f} at 256x256) "
+                     f"would save about {saving:.0f} s on onnxruntime, {'more' if saving >= cost else 'less'} than "
+                     f"{what} costs (about {cost:.0f} s)")
 
 
 class Runner:

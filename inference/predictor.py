@@ -26,6 +26,7 @@ from PIL import Image
 
 from datasets import build_test_transform
 from models import CDINet, model_from_checkpoint
+from models.export import cached_path
 from models.postprocess import saliency_maps
 from utils.checkpoint import file_sha256
 from utils.config import PreprocessConfig
@@ -34,7 +35,7 @@ from utils.errors import ConfigError, InputShapeError
 from utils.images import depth_array, read_depth_raw, read_rgb, rgb_array
 from utils.runtime import AMP_DTYPES, autocast_context, channels_last_if
 
-from .backends import Runner, choose_backend, onnx_runner, stderr_notice, torch_runner
+from .backends import Job, Runner, check_backend, choose_backend, onnx_runner, stderr_notice, torch_runner
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 RELEASE_SIZE = 256
@@ -97,7 +98,8 @@ class Predictor:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or a ``torch.device``.
         size, preprocess: network input size and pixel path (default: the release's).
         backend: ``auto``, ``torch`` or ``onnxruntime`` (the latter needs ``checkpoint``, whose
-            export is cached; see ``inference.backends``).
+            export is cached); ``auto`` is resolved by :meth:`prepare` for the job's size
+            (``inference.backends.choose_backend``).
         amp, channels_last, compile, tta: as test.py's flags; ``tta`` averages the logits of
             the image and its horizontal flip.
         invert_depth: depth stored near = dark is inverted (CDINet expects near = bright).
@@ -123,17 +125,18 @@ class Predictor:
         self.onnx_cache = Path(onnx_cache) if onnx_cache is not None else None
         self.origin = origin or {}
         self.notify = notify
-        if backend == "auto" and self.checkpoint is None:
-            backend = "torch"  # an ONNX export is cached per checkpoint file
-        self.backend, self.backend_reason = choose_backend(backend, self.device, amp, compile)
-        if self.backend == "onnxruntime" and self.checkpoint is None:
+        check_backend(backend, self.device, amp, compile)
+        if backend == "onnxruntime" and self.checkpoint is None:
             raise ConfigError("the onnxruntime backend exports a checkpoint file: build the Predictor with "
                               "Predictor.from_checkpoint(PATH), or use backend='torch'")
-        self.channels_last = channels_last and self.backend == "torch"
+        # auto without a file: nothing to cache an export for
+        self.requested_backend = "torch" if backend == "auto" and self.checkpoint is None else backend
+        self.wants_channels_last = channels_last
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=memory_format).eval()
+        self.model = model.to(self.device).eval()
         self.transform = build_test_transform(size, self.preprocess)
+        self.backend: Optional[str] = None  # chosen by prepare(), for the job it is given
+        self.backend_reason = ""
         self._runner: Optional[Runner] = None
         self._sha256: Optional[str] = None
 
@@ -157,9 +160,18 @@ class Predictor:
             self._sha256 = file_sha256(self.checkpoint)
         return self._sha256
 
-    def prepare(self) -> Runner:
-        """The backend, ready to run (an ONNX export happens here, once per checkpoint)."""
+    def prepare(self, images: int = 1) -> Runner:
+        """The backend, chosen for a job of ``images`` inputs (``auto``: an ONNX export only when
+        it pays back, ``inference.backends``) and ready to run; an export happens here, once per
+        checkpoint. Later calls return the same backend."""
         if self._runner is None:
+            cached = (self.requested_backend == "auto" and self.device.type == "cpu"
+                      and cached_path(self.checkpoint, self.checkpoint_sha256, self.onnx_cache).is_file())
+            self.backend, self.backend_reason = choose_backend(self.requested_backend, self.device, self.amp,
+                                                               self.compile, Job(images, self.size), cached)
+            self.channels_last = self.wants_channels_last and self.backend == "torch"
+            if self.channels_last:
+                self.model.to(memory_format=torch.channels_last)
             if self.backend == "onnxruntime":
                 self._runner = onnx_runner(self.model, self.checkpoint, self.checkpoint_sha256, self.size,
                                            self.onnx_cache, self.notify)
@@ -172,7 +184,7 @@ class Predictor:
         """Normalised inputs (B, 3, S, S) and (B, 1, S, S), as :attr:`transform` makes them ->
         float32 logits (B, 1, S, S) on the device; with ``tta`` the mean of the logits of the
         input and of its horizontal flip."""
-        runner = self.prepare()
+        runner = self.prepare(rgb.shape[0])
         on_device = self.device if runner.backend == "torch" else torch.device("cpu")
         rgb = channels_last_if(self.channels_last, rgb.to(on_device, non_blocking=True))
         depth = channels_last_if(self.channels_last, depth.to(on_device, non_blocking=True))
@@ -200,6 +212,7 @@ class Predictor:
         if len(rgbs) != len(depths):
             raise InputShapeError(f"{len(rgbs)} RGB images but {len(depths)} depth maps")
         invert = self.invert_depth if invert_depth is None else invert_depth
+        self.prepare(len(rgbs))
         maps, logits_out = [], []
         for start in range(0, len(rgbs), self.batch_size):
             batch = [self._inputs(r, d, invert) for r, d in zip(rgbs[start:start + self.batch_size],
@@ -217,7 +230,7 @@ class Predictor:
         return rgb_t, depth_t, rgb_array_.shape[:2]
 
     def settings(self) -> Dict[str, Any]:
-        """Everything that decides the maps, for test_info.json."""
+        """Everything that decides the maps, for test_info.json (after :meth:`prepare`)."""
         runner = self.prepare()
         return {"model": {"backbone": self.model.backbone_name, **self.model.variant.to_dict()},
                 "size": self.size, "preprocess": self.preprocess.to_dict(),

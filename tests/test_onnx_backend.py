@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from inference.backends import ONNX_EXPORT_SECONDS, ONNX_SAVING_PER_IMAGE_256, Job, choose_backend
 from models import CDINet, ModelVariant
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
@@ -58,7 +59,7 @@ def max_difference(a: dict, b: dict) -> int:
 def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, capsys):
     (tmp_path / "ckpt").mkdir()
     checkpoint = save_weights(tmp_path / "ckpt" / "w.pth", seed=0)
-    first = run(checkpoint, tmp_path / "a")
+    first = run(checkpoint, tmp_path / "a", "--backend", "onnxruntime")
     assert first["backend"] == "onnxruntime" and first["onnx_cache"] == "exported"
     cached = Path(first["onnx_file"])
     assert cached.parent == checkpoint.parent and cached.name.startswith("w.") and cached.suffix == ".onnx"
@@ -67,10 +68,10 @@ def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, ca
     assert str(cached) in notes[0] and "--onnx-cache DIR keeps exports elsewhere" in notes[0]
     assert notes[1].startswith("note: exported in ") and f"{cached} (" in notes[1] and notes[1].endswith(" MB)")
     stamp = cached.stat().st_mtime_ns
-    again = run(checkpoint, tmp_path / "b")
+    again = run(checkpoint, tmp_path / "b", "--backend", "onnxruntime")
     assert again["onnx_cache"] == "reused" and again["onnx_file"] == str(cached) and cached.stat().st_mtime_ns == stamp
     assert "exporting" not in capsys.readouterr().err
-    elsewhere = run(checkpoint, tmp_path / "e", "--onnx-cache", tmp_path / "cache")
+    elsewhere = run(checkpoint, tmp_path / "e", "--backend", "onnxruntime", "--onnx-cache", tmp_path / "cache")
     assert Path(elsewhere["onnx_file"]).parent == tmp_path / "cache" and elsewhere["onnx_cache"] == "exported"
     assert cached.exists() and sorted(p.name for p in (tmp_path / "cache").iterdir()) == [cached.name]
     assert max_difference(maps(tmp_path / "a"), maps(tmp_path / "b")) == 0
@@ -78,7 +79,7 @@ def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, ca
     assert torch_maps["backend"] == "torch" and max_difference(maps(tmp_path / "a"), maps(tmp_path / "t")) <= 1
 
     save_weights(checkpoint, seed=1)  # the same file, new weights (e.g. a resumed run's weights_final.pth)
-    changed = run(checkpoint, tmp_path / "c")
+    changed = run(checkpoint, tmp_path / "c", "--backend", "onnxruntime")
     assert changed["onnx_cache"] == "exported" and changed["onnx_file"] != str(cached) and not cached.exists()
     run(checkpoint, tmp_path / "ct", "--backend", "torch")
     assert max_difference(maps(tmp_path / "c"), maps(tmp_path / "ct")) <= 1
@@ -89,7 +90,7 @@ def test_cache_is_rebuilt_for_a_changed_checkpoint_and_never_shared(tmp_path, ca
     other = save_weights(tmp_path / "ckpt" / "v.pth", seed=2)
     planted = other.parent / f"v.{hashlib.sha256(other.read_bytes()).hexdigest()[:16]}.onnx"
     shutil.copy(changed["onnx_file"], planted)
-    result = run(other, tmp_path / "d")
+    result = run(other, tmp_path / "d", "--backend", "onnxruntime")
     assert result["onnx_cache"] == "exported" and result["onnx_file"] == str(planted)
     run(other, tmp_path / "dt", "--backend", "torch")
     assert max_difference(maps(tmp_path / "d"), maps(tmp_path / "dt")) <= 1
@@ -104,3 +105,24 @@ def test_onnxruntime_backend_refuses_what_it_cannot_run(tmp_path):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*.onnx"))
     info = run(checkpoint, tmp_path / "auto", "--amp", "bf16")  # auto: PyTorch runs bf16
     assert info["backend"] == "torch" and info["amp"] == "bf16" and "onnx_file" not in info
+
+
+def test_auto_exports_only_when_the_job_pays_for_it(tmp_path):
+    """The documented rule: the ONNX export (about 25 s) runs only when the images it would speed
+    up save more than it costs; a cached export only has to pay for its loading."""
+    cpu = torch.device("cpu")
+    small, large = Job(5, 256), Job(500, 256)
+    assert small.image_equivalents == 5 and Job(80, 64).image_equivalents == 5
+    backend, why = choose_backend("auto", cpu, "none", False, small, cached=False)
+    assert backend == "torch" and "5 images at 256x256" in why and "less than an export costs" in why
+    assert choose_backend("auto", cpu, "none", False, large, cached=False)[0] == "onnxruntime"
+    assert round(ONNX_EXPORT_SECONDS / ONNX_SAVING_PER_IMAGE_256) == 208  # the "about 200" of the docs
+    assert choose_backend("auto", cpu, "none", False, Job(5, 256), cached=True)[0] == "torch"
+    assert choose_backend("auto", cpu, "none", False, Job(20, 256), cached=True)[0] == "onnxruntime"
+    assert choose_backend("auto", cpu, "bf16", False, large, cached=True) == ("torch", "auto: --amp bf16")
+    assert choose_backend("torch", cpu, "none", False, large, cached=True) == ("torch", "asked for")
+    # test.py on the five DES images at 64x64: PyTorch, and the record says why
+    checkpoint = save_weights(tmp_path / "w.pth", seed=0)
+    info = run(checkpoint, tmp_path / "small")
+    assert info["backend"] == "torch" and info["backend_reason"].startswith("auto: 5 images at 64x64")
+    assert not list(tmp_path.glob("*.onnx"))
