@@ -2,7 +2,8 @@
 
     model = torch.hub.load("path/to/this/repo", "cdinet", source="local", weights="CDINet.pth")
     model = torch.hub.load("path/to/this/repo", "cdinet", source="local", weights="runs/r50/weights_final.pth")
-    model = torch.hub.load("path/to/this/repo", "cdinet", source="local", backbone="resnet50", weights_backbone="imagenet")
+    model = torch.hub.load("path/to/this/repo", "cdinet", source="local", backbone="resnet50",
+                           weights_backbone="imagenet")
 
 ``weights`` is a local file (the authors' ``CDINet.pth`` or a weights or training file of ours),
 loaded strictly with ``weights_only=True``; only ``weights_backbone="imagenet"`` may download

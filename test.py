@@ -5,7 +5,8 @@ Examples:
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets NJU2K NLPR STERE DES SIP --out maps/release
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD DES --invert-depth auto --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD --invert-depth SSD --out maps/x
-  python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --device cuda --batch-size 16 --amp bf16 --out maps/x
+  python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --device cuda --batch-size 16 \
+      --amp bf16 --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --backend torch --out maps/x   # PyTorch on the CPU too
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SIP --out maps/x --overwrite   # redo one set
   python test.py --checkpoint CDINet.pth --export-onnx cdinet.onnx
@@ -78,19 +79,24 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "of the same benchmark is found too (DES finds RGBD135), NAME=FOLDER names a folder")
     parser.add_argument("--out", help="output folder; maps go to OUT/<NAME>/<stem>.png")
     parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--size", type=positive_int, help="network input size (default: the checkpoint's training size, "
+    parser.add_argument("--size", type=positive_int,
+                        help="network input size (default: the checkpoint's training size, "
                         "else 256 as the release)")
-    parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"), help="input resize (default: the checkpoint's "
+    parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"),
+                        help="input resize (default: the checkpoint's "
                         "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
     parser.add_argument("--interpolation", choices=PreprocessConfig.choices("interpolation"),
                         help="input resize filter (default: the checkpoint's, else linear)")
-    parser.add_argument("--depth-scaling", choices=PreprocessConfig.choices("depth_scaling"), help="release: 8-bit depth / 255 "
+    parser.add_argument("--depth-scaling", choices=PreprocessConfig.choices("depth_scaling"),
+                        help="release: 8-bit depth / 255 "
                         "(16-bit/float: min-max); minmax: every map (default: the checkpoint's, else release)")
-    parser.add_argument("--depth-resize", choices=PreprocessConfig.choices("depth_resize"), help="direct: depth straight to "
+    parser.add_argument("--depth-resize", choices=PreprocessConfig.choices("depth_resize"),
+                        help="direct: depth straight to "
                         "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
     parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
-    parser.add_argument("--workers", type=non_negative_int, help="DataLoader workers (default: 0 on CPU, where workers would "
+    parser.add_argument("--workers", type=non_negative_int,
+                        help="DataLoader workers (default: 0 on CPU, where workers would "
                         "take cores from the network, 4 on CUDA)")
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=AMP_MODES,
                         help="autocast; --amp alone means bf16")
@@ -101,7 +107,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="auto (default): onnxruntime on a CPU with fp32 and no --compile when the job is large "
                         "enough for its export to pay back (about 200 images at 256x256, or a cached export), "
                         "else torch")
-    parser.add_argument("--onnx-cache", metavar="DIR", help="folder for the ONNX export (default: beside the checkpoint)")
+    parser.add_argument("--onnx-cache", metavar="DIR",
+                        help="folder for the ONNX export (default: beside the checkpoint)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME|auto",
@@ -115,7 +122,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", default="pysodmetrics", choices=["pysodmetrics", "matlab"],
                         help="metric protocol for --eval")
     parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size, "
-                        "torch.onnx.export(dynamo=True)), check it with onnxruntime at another batch and size, and stop")
+                        "torch.onnx.export(dynamo=True)), check it with onnxruntime at another batch and size, "
+                        "and stop")
     return parser
 
 
@@ -244,7 +252,8 @@ def export(args) -> int:
     export_onnx(model, Path(args.export_onnx), size)
     difference = onnx_difference(Path(args.export_onnx), model, [(1, size, size), (3, size + 2 * step, size + step)])
     print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of {step}); "
-          f"max |logits - PyTorch| at batch 1 and 3, {size}x{size} and {size + 2 * step}x{size + step}: {difference:.2e}")
+          f"max |logits - PyTorch| at batch 1 and 3, {size}x{size} and {size + 2 * step}x{size + step}: "
+          f"{difference:.2e}")
     return 0
 
 

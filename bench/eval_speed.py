@@ -84,7 +84,8 @@ def bootstrap_seconds(n_methods: int = 10, n_images: int = 1000, resamples: int 
 
     rng = np.random.default_rng(0)
     stems = tuple(f"{i:05d}" for i in range(n_images))
-    scores = {f"M{m}": ImageScores(stems, {k: rng.random((1, n_images)) for k in ("Sm", "wFm", "MAE", "adpFm", "adpEm")},
+    keys = ("Sm", "wFm", "MAE", "adpFm", "adpEm")
+    scores = {f"M{m}": ImageScores(stems, {k: rng.random((1, n_images)) for k in keys},
                                    rng.random((1, n_images, 4, 256)), "pysodmetrics") for m in range(n_methods)}
     seeds = iter(range(repeats + 1))
 
@@ -138,7 +139,8 @@ def run(n_maps: int = 300, repeats: int = 3, workers: int | None = None) -> list
         row(f"PySODMetrics 1.6.2 classes in a loop, {setting}", n_maps / wall["ref"], "images/s"),
         row("wall time added by the bootstrap, python -m eval default - --ci 0", wall["ours"] - wall["no_ci"], "s"),
         row("speed-up, python -m eval (default) / PySODMetrics", wall["ref"] / wall["ours"], "x"),
-        row(f"peak RSS, python -m eval (largest process), {n_maps} maps", max(r["maxrss_kb"] for r in measured["ours"]) / 1024, "MiB"),
+        row(f"peak RSS, python -m eval (largest process), {n_maps} maps",
+            max(r["maxrss_kb"] for r in measured["ours"]) / 1024, "MiB"),
         row(f"peak RSS, python -m eval (largest process), {n_maps // 3} maps", small["maxrss_kb"] / 1024, "MiB"),
         row("peak RSS, PySODMetrics loop", max(r["maxrss_kb"] for r in measured["ref"]) / 1024, "MiB"),
         row("max |difference| over the 9 dataset numbers", diff, "abs"),

@@ -148,7 +148,8 @@ def inference_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bu
                 rgb, depth = torch.randn(batch, 3, plan.size, plan.size), torch.randn(batch, 1, plan.size, plan.size)
                 seconds = _median(lambda: predictor.logits(rgb, depth), predictor.device, plan.repeats,
                                   warmup=2 if compiled else 1)
-                rows.append(_rate_row("inference", f"{label}, batch {batch}", batch / seconds, 2 * macs * batch / seconds,
+                rows.append(_rate_row("inference", f"{label}, batch {batch}", batch / seconds,
+                                      2 * macs * batch / seconds,
                                       peaks.get(amp), _peak_memory_mb(predictor.device)))
         except Exception as error:  # a setting that fails is reported, the others still run
             rows.append(_row("inference", label, None, note=f"error: {type(error).__name__}: {error}"[:300]))

@@ -119,7 +119,8 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
     device = torch.device(device_name)
     state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
     if not is_official_layout(state):
-        raise SystemExit(f"--checkpoint {checkpoint}: the release-style baseline needs the authors' key layout (CDINet.pth)")
+        raise SystemExit(f"--checkpoint {checkpoint}: the release-style baseline needs the authors' key layout "
+                         f"(CDINet.pth)")
     state = {key: value.to(device) for key, value in state.items()}
     rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
                                         transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
@@ -132,7 +133,8 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
         for path in images:
             rgb = Image.open(path).convert("RGB")
             depth = Image.open(next((root / name / "depth").glob(f"{path.stem}.*"))).convert("L")
-            logits = reference_forward(state, rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device))
+            inputs = rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device)
+            logits = reference_forward(state, *inputs)
             res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
             res = res[0, 0].cpu().numpy()
             res = (res - res.min()) / (res.max() - res.min() + 1e-8)
@@ -154,7 +156,8 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List
     baseline = release_style(root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
     reference = read_maps(tmp / "maps_release_style")
     rows = [{"benchmark": f"release-style pipeline ({args.device})",
-             "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image", "value": round(baseline, 3),
+             "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
+             "value": round(baseline, 3),
              "unit": "images/s", "ratio": 1.0}]
     for setting, flags in settings_for(args).items():
         for batch in args.batch_sizes:
@@ -172,7 +175,8 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List
                          "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
                          "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
                                  f"{map_difference(read_maps(out / name), reference)}"
-                                 + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")})
+                                 + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s"
+                                    if "onnx_cache" in info else "")})
     return rows
 
 
@@ -196,12 +200,14 @@ def run(args) -> List[dict]:
         if any(label.startswith("onnxruntime") for label in settings_for(args)):
             start = time.perf_counter()
             export_onnx(model, onnx_path, args.size)
-            rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)", "setting": "dynamo=True, dynamic shapes",
+            rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)",
+                         "setting": "dynamo=True, dynamic shapes",
                          "value": round(time.perf_counter() - start, 1), "unit": "s"})
         for setting in settings_for(args) if not args.end_to_end_only else []:
             for batch in args.batch_sizes:
                 rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
-                rows.append({"benchmark": f"model forward ({args.device})", "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
+                rows.append({"benchmark": f"model forward ({args.device})",
+                             "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
                              "value": round(rate, 3), "unit": "images/s"})
         root, name = benchmark_data(tmp, args.images)
         rows += end_to_end(args, tmp, root, name, checkpoint)

@@ -126,7 +126,8 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
         report.add("sizes", f"{len(gt_mismatch)} GT of another size than the RGB: "
                             f"{_names(gt_mismatch)}", errors=len(gt_mismatch))
     for text, count in depth_sizes.most_common():
-        report.add("sizes", f"{text} in {count} sample(s) (each is resized to the network size on its own, as the release)")
+        report.add("sizes", f"{text} in {count} sample(s) (each is resized to the network size on its own, "
+                            f"as the release)")
     if not gt_mismatch and not depth_sizes:
         report.add("sizes", "RGB, depth and GT sizes match")
     report.add("depth", ", ".join(f"{b}: {n}" for b, n in bits.most_common()) or "none read")

@@ -74,7 +74,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "0: no intervals, comparisons or within-noise bolding)")
     parser.add_argument("--ci-level", type=float, default=0.95, metavar="L",
                         help="confidence level of the intervals (default: 0.95)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap resampling (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the bootstrap resampling (default: 0)")
     parser.add_argument("--compare", nargs=2, action="append", default=[], metavar=("A", "B"),
                         help="paired comparison A - B per dataset and metric, in comparison.md/.json "
                         "(repeatable)")

@@ -215,7 +215,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, metavar="FIG", help="writes FIG.png and FIG.pdf")
     parser.add_argument("--stems", nargs="+", metavar="STEM", help="the rows, in order (default: picked by S-measure)")
     parser.add_argument("--n", type=int, default=6, help="rows picked without --stems (default: 6)")
-    parser.add_argument("--rank-by", metavar="LABEL", help="method whose S-measure picks and labels rows (default: first)")
+    parser.add_argument("--rank-by", metavar="LABEL",
+                        help="method whose S-measure picks and labels rows (default: first)")
     parser.add_argument("--size", type=int, default=160, help="cell height in px (default: 160)")
     parser.add_argument("--invert-depth", action="store_true", help="show depth flipped (near = bright)")
     return parser

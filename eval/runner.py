@@ -390,7 +390,8 @@ def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, boots
     if any(missing.values()):
         notes.append(f"{sum(missing.values())} missing predictions were skipped (n_missing); a method "
                      f"evaluated on fewer images than another is shown with its count and never marked best")
-    notes += [f"{dataset}: the GT folder {check['summary']}" for dataset, check in splits.items() if check["status"] == "matches"]
+    notes += [f"{dataset}: the GT folder {check['summary']}" for dataset, check in splits.items()
+              if check["status"] == "matches"]
     notes += [note for dataset, check in splits.items() if (note := split_note(dataset, check))]
     if bootstrap:
         notes += [f"{dataset}: {check['n_images']} images, fewer than {MIN_IMAGES_FOR_VERDICT}: too few for a "

@@ -132,7 +132,8 @@ class ImageScores:
         for r, run in enumerate(self.runs):
             own = {k: reduce(self.curves[r, :, row], axis=-1) for k, (row, reduce) in CURVE_KEYS.items()}
             for i, stem in enumerate(self.stems):
-                rows.append([stem, *([run] if multi else []), *(repr(float(self.values[k][r, i])) for k in PER_IMAGE_KEYS),
+                rows.append([stem, *([run] if multi else []),
+                             *(repr(float(self.values[k][r, i])) for k in PER_IMAGE_KEYS),
                              *(repr(float(own[k][i])) for k in CURVE_KEYS)])
         return header, rows
 

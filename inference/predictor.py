@@ -55,7 +55,8 @@ def input_settings(trained: Dict[str, Any], size: Optional[int] = None, **flags:
     for key, default in PreprocessConfig().to_dict().items():
         given = flags.get(key)
         values[key] = given if given is not None else saved.get(key, default)
-        origin[key] = "command line" if given is not None else ("checkpoint config" if key in saved else "release default")
+        origin[key] = ("command line" if given is not None
+                       else "checkpoint config" if key in saved else "release default")
     saved_size = data.get("augment", {}).get("size")
     origin["size"] = "command line" if size else ("checkpoint config" if saved_size else "release default")
     return size or saved_size or RELEASE_SIZE, PreprocessConfig(**values), origin

@@ -117,7 +117,8 @@ class TorchvisionStages(FiveStages):
                 if source not in state_dict:
                     problems.append(f"missing {source}")
                 elif tuple(state_dict[source].shape) != tuple(target.shape):
-                    problems.append(f"{source} has shape {tuple(state_dict[source].shape)}, expected {tuple(target.shape)}")
+                    problems.append(f"{source} has shape {tuple(state_dict[source].shape)}, "
+                                    f"expected {tuple(target.shape)}")
                 else:
                     values[key] = state_dict[source]
             loads.append((stage, values))

@@ -53,8 +53,9 @@ def check_inputs(rgb: torch.Tensor, depth: torch.Tensor, multiple: int = 16) -> 
 class CDINet(nn.Module):
     """CDINet. ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,1,H,W)``.
 
-    H and W are multiples of ``input_multiple`` (16 for VGG16, 32 for the others). Inputs are normalised as in the release (RGB with ImageNet
-    mean/std, depth with mean 0.485, std 0.229, near = bright). The output is logits: apply a
+    H and W are multiples of ``input_multiple`` (16 for VGG16, 32 for the others). Inputs are
+    normalised as in the release (RGB with ImageNet mean/std, depth with mean 0.485, std 0.229,
+    near = bright). The output is logits: apply a
     sigmoid for saliency. Backbone weights are loaded outside ``__init__`` (see
     ``models.init_backbone``); everything else keeps PyTorch's default initialisation.
 

@@ -51,7 +51,8 @@ TABLE_VARIANTS = (
 
 
 def parameter_counts(model: CDINet) -> Dict[str, int]:
-    """Parameters per component present in ``model`` (docs/model.md "Parameters and compute" lists the release's: 14,714,688
+    """Parameters per component present in ``model`` (docs/model.md "Parameters and compute" lists
+    the release's: 14,714,688
     per VGG, ...); components a variant lacks are left out."""
     counts = {
         label: sum(p.numel() for name in present for p in getattr(model, name).parameters())

@@ -105,7 +105,8 @@ def test_imagenet_weights_come_from_torchvision_cache_or_one_error(name, file_na
 
 
 def test_unknown_backbone_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="model.backbone.name must be one of vgg16, resnet50, mobilenet_v2, got 'resnet5'"):
+    with pytest.raises(ConfigError,
+                       match="model.backbone.name must be one of vgg16, resnet50, mobilenet_v2, got 'resnet5'"):
         CDINet(backbone="resnet5")
 
 
@@ -147,7 +148,8 @@ def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
     from datasets import RGBDSODDataset, build_train_transform
     from utils.config import AugmentConfig
 
-    dataset = RGBDSODDataset(synthetic_root / "train", build_train_transform(AugmentConfig(size=64, flip=False, rotate_prob=0)))
+    transform = build_train_transform(AugmentConfig(size=64, flip=False, rotate_prob=0))
+    dataset = RGBDSODDataset(synthetic_root / "train", transform)
     batch = {k: torch.stack([dataset[i][k] for i in range(4)]) for k in ("rgb", "depth", "gt")}
     torch.manual_seed(0)
     model = build_model(name)
@@ -180,7 +182,8 @@ def test_train_and_test_scripts_with_a_backbone_config(synthetic_root, tmp_path)
                  "model.backbone.weights=none", "train.epochs=1", "train.batch_size=4", "data.workers=0",
                  "checkpoint.weights_epochs=[]"):
         argv += ["--set", item]
-    with pytest.raises(InputShapeError, match="data.augment.size must be a multiple of 32 for CDINet on MobileNetV2, got 48"):
+    with pytest.raises(InputShapeError,
+                       match="data.augment.size must be a multiple of 32 for CDINet on MobileNetV2, got 48"):
         train.main(train.get_args_parser().parse_args(argv))
     assert not run.exists()
     argv[argv.index("data.augment.size=48")] = "data.augment.size=64"
@@ -240,7 +243,8 @@ def test_model_cards_count_what_the_tests_count(capsys):
     assert int(total.split()[-1].replace(",", "")) == expected_parameters(
         ModelVariant(ddr=False), NATIVE_WIDTHS["resnet50"], backbone_parameters("resnet50"))
     assert summary.main(["--table", "--size", "32", "--runs", "1", "--warmup", "0", "--precisions", "fp32"]) == 0
-    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "---" not in line]
     counts = {(row[0].strip("| "), row[1]): int(row[2].replace(",", "")) for row in rows[1:]}
     assert counts == {
         ("VGG16", "all modules on"): expected_parameters(ModelVariant()),

@@ -26,7 +26,8 @@ def test_dry_run_measures_every_setting_and_writes_one_json(tmp_path, capsys):
     measured = [row for row in by_benchmark["inference"] if row["value"] is not None]
     not_run = [row for row in by_benchmark["inference"] if row["value"] is None]
     eager = [label for label, (_, _, compiled) in gpu.INFERENCE.items() if not compiled]
-    assert sorted(row["setting"] for row in measured) == sorted(f"{label}, batch {b}" for label in eager for b in (1, 2))
+    expected = sorted(f"{label}, batch {b}" for label in eager for b in (1, 2))
+    assert sorted(row["setting"] for row in measured) == expected
     assert all(row["unit"] == "images/s" and row["value"] > 0 and "TFLOP/s" in row["note"] for row in measured)
     assert {row["setting"] for row in not_run} == {label for label, (_, _, c) in gpu.INFERENCE.items() if c}
     assert all("dry run" in row["note"] for row in not_run)

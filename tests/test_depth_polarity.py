@@ -108,9 +108,11 @@ def test_without_gt_the_polarity_is_unverified(small_checkpoint, tmp_path, capsy
     for role in ("RGB", "depth"):
         shutil.copytree(RGBD / "DES" / role, data / "X" / role)
     records = run_test(small_checkpoint, data, tmp_path / "out", "--invert-depth", "auto")
-    assert records["X"]["depth"] == {"invert": False, "setting": "auto", "decision": "used as stored (measured verdict)",
+    assert records["X"]["depth"] == {"invert": False, "setting": "auto",
+                                     "decision": "used as stored (measured verdict)",
                                      "polarity": "unverified (no GT)"}
-    assert "warning: X: depth polarity unverified (no GT to measure it); depth used as stored" in capsys.readouterr().err
+    expected = "warning: X: depth polarity unverified (no GT to measure it); depth used as stored"
+    assert expected in capsys.readouterr().err
 
 
 def test_train_py_warns_and_auto_inverts(tmp_path, capsys):

@@ -122,10 +122,12 @@ def test_png_and_pdf_grow_with_rows_and_columns(des, tmp_path):
     stems = ["RGBD_data_1", "RGBD_data_2"]
     qualitative_figure(data_root, "DES", two, tmp_path / "base.pdf", stems=stems, size=SIZE)
     qualitative_figure(data_root, "DES", two, tmp_path / "rows", stems=stems + ["RGBD_data_3"], size=SIZE)
-    qualitative_figure(data_root, "DES", {**two, "Inverted": preds["Inverted"]}, tmp_path / "cols", stems=stems, size=SIZE)
+    qualitative_figure(data_root, "DES", {**two, "Inverted": preds["Inverted"]}, tmp_path / "cols", stems=stems,
+                       size=SIZE)
     for name in ("base", "rows", "cols"):
         assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.{s}" for n in ("base", "cols", "rows") for s in ("pdf", "png")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.{s}" for n in ("base", "cols", "rows")
+                                                          for s in ("pdf", "png")]
     base, rows, cols = (read_png(tmp_path / f"{name}.png").shape for name in ("base", "rows", "cols"))
     assert base[1] > 5 * CELL_W and base[0] > 2 * SIZE  # 5 columns, 2 rows, plus titles and labels
     assert abs(rows[0] - base[0] - (SIZE + GAP)) <= 1 and abs(rows[1] - base[1]) <= 1
@@ -165,7 +167,8 @@ def test_missing_stem_in_a_method_folder_is_one_line(des, tmp_path, capsys):
     (partial / "DES" / "RGBD_data_3.png").unlink()
     out = tmp_path / "fig"
     base = ["--data-root", str(data_root), "--dataset", "DES", "--size", str(SIZE), "--out", str(out)]
-    code, err = run_cli(capsys, base + ["--pred", str(preds["JL-DCF"]), str(partial), "--stems", "RGBD_data_1", "RGBD_data_3"])
+    code, err = run_cli(capsys, base + ["--pred", str(preds["JL-DCF"]), str(partial), "--stems", "RGBD_data_1",
+                                        "RGBD_data_3"])
     assert code == 1 and err.count("\n") == 1
     assert f"no image 'RGBD_data_3' in {partial / 'DES'} (Partial)" in err
     code, err = run_cli(capsys, base + ["--pred", str(partial)])  # ranking needs every stem
@@ -206,5 +209,6 @@ def test_help_has_examples_and_imports_stay_light():
     code = "import sys, eval.qualitative; print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    helped = subprocess.run([sys.executable, "-m", "eval.qualitative", "--help"], cwd=ROOT, capture_output=True, text=True)
+    helped = subprocess.run([sys.executable, "-m", "eval.qualitative", "--help"], cwd=ROOT, capture_output=True,
+                            text=True)
     assert helped.returncode == 0 and "examples:" in helped.stdout and "--rank-by" in helped.stdout

@@ -73,7 +73,8 @@ def histograms(pred, gt):
 
 
 def curves_from_histograms(hist_fg, hist_bg, size):
-    """F (beta^2 = 0.3) and E curves, thresholds 255 down to 0, straight from docs/metrics.md ("F-measure", "E-measure")."""
+    """F (beta^2 = 0.3) and E curves, thresholds 255 down to 0, straight from docs/metrics.md
+    ("F-measure", "E-measure")."""
     tp = np.cumsum(hist_fg[::-1]).astype(float)
     n_pred = tp + np.cumsum(hist_bg[::-1])
     n_fg = hist_fg.sum()
@@ -266,7 +267,8 @@ def test_comparison_files_and_within_noise_bolding(tmp_path):
     b_vs_a = comparisons[1]["metrics"]["Sm"]
     assert b_vs_a["ci"][1] == 0.0 and not b_vs_a["excludes_0"] and b_vs_a["better"] is None
     assert b_vs_a["verdict"] == "within noise"
-    assert comparisons[2]["metrics"]["Sm"]["better"] == "second" and comparisons[2]["metrics"]["MAE"]["better"] == "second"
+    assert comparisons[2]["metrics"]["Sm"]["better"] == "second"
+    assert comparisons[2]["metrics"]["MAE"]["better"] == "second"
     assert comparisons[2]["metrics"]["Sm"]["verdict"] == "second better"
     md = (tmp_path / "tied" / "comparison.md").read_text()
     assert "## B - A" in md and "within noise" in md and "**A better**" in md
@@ -422,7 +424,8 @@ def test_several_runs_give_mean_std_per_run_numbers_and_the_interval_of_the_mean
     refs = [pysod_per_image(read_pairs(data, run)) for run in runs]
     expected = loop_interval(10, lambda row: np.mean([np.mean(ref["Sm"][row]) for ref in refs]), 300, 0.95, 5)
     np.testing.assert_allclose(entry["ci"]["Sm"], expected, rtol=0, atol=1e-12)
-    expected = loop_interval(10, lambda row: np.mean([ref["curves"][row, 0].mean(0).max() for ref in refs]), 300, 0.95, 5)
+    expected = loop_interval(10, lambda row: np.mean([ref["curves"][row, 0].mean(0).max() for ref in refs]),
+                             300, 0.95, 5)
     np.testing.assert_allclose(entry["ci"]["maxFm"], expected, rtol=0, atol=1e-12)
     expected = loop_interval(10, lambda row: np.mean(refs[2]["MAE"][row]), 300, 0.95, 5)  # the third run's own
     np.testing.assert_allclose(entry["runs"]["per_run"][2]["ci"]["MAE"], expected, rtol=0, atol=1e-12)

@@ -237,7 +237,8 @@ def test_untouched_backbone_with_none():
 
 def test_backbone_file_given_as_a_full_model_says_so(tmp_path):
     torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "vgg16.pth")
-    with pytest.raises(WeightsError, match="is a torchvision backbone file, not a CDINet model: .*model.backbone.weights="):
+    with pytest.raises(WeightsError,
+                       match="is a torchvision backbone file, not a CDINet model: .*model.backbone.weights="):
         load_weights(CDINet(), tmp_path / "vgg16.pth")
 
 

@@ -13,14 +13,16 @@ from utils.runtime import derive_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("datasets", "eval", "inference", "models", "utils", "bench")
-SOURCES = sorted(p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")) + [ROOT / "train.py", ROOT / "test.py"]
+SOURCES = sorted(p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")) \
+    + [ROOT / "train.py", ROOT / "test.py"]
 
 
 def calls(path: Path) -> set[str]:
     """Dotted names called in ``path`` (``cv2.imread``, ``Image.open``, ...)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name):
             names.add(f"{node.func.value.id}.{node.func.attr}")
     return names
 
@@ -107,13 +109,15 @@ def test_benchmarks_and_the_library_import_no_test_module():
 
 
 def test_files_and_folders_are_written_atomically_in_one_module():
-    renamers = {p.relative_to(ROOT).as_posix() for p in SOURCES if calls(p) & {"os.replace", "os.rename", "tempfile.mkdtemp"}}
+    renaming = {"os.replace", "os.rename", "tempfile.mkdtemp"}
+    renamers = {p.relative_to(ROOT).as_posix() for p in SOURCES if calls(p) & renaming}
     assert renamers == {"utils/files.py"}
 
 
 def test_one_layout_module_and_no_re_export_shims():
     assert not (ROOT / "datasets" / "layout.py").exists() and not (ROOT / "eval" / "io.py").exists()
-    assert [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("layout.py") if ".venv" not in p.parts] == ["utils/layout.py"]
+    layouts = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("layout.py") if ".venv" not in p.parts]
+    assert layouts == ["utils/layout.py"]
 
 
 def test_a_clone_needs_nothing_beside_it_and_readme_is_a_front_door():
@@ -122,7 +126,8 @@ def test_a_clone_needs_nothing_beside_it_and_readme_is_a_front_door():
     needle = "../" + "shared"
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     texts = [name for name in tracked if not name.startswith("tests/fixtures/") or name.endswith((".md", ".txt"))]
-    mentions = [name for name in texts if (ROOT / name).is_file() and needle in (ROOT / name).read_text(errors="ignore")]
+    mentions = [name for name in texts
+                if (ROOT / name).is_file() and needle in (ROOT / name).read_text(errors="ignore")]
     assert mentions == []
     assert (ROOT / "README.md").stat().st_size <= 15 * 1024
     for doc in ("model", "pixel-path", "training", "datasets", "inference", "metrics", "evaluation", "performance",

@@ -117,7 +117,8 @@ def test_release_depth_is_divided_by_255_not_min_maxed(generated):
 def test_albumentations_rotation_against_pil_rotate():
     """Rotation is albumentations' (OpenCV bicubic, a = -0.75) where the release uses PIL's
     ``Image.rotate(angle, BICUBIC)`` (a = -0.5). At a fixed angle of 10 degrees, after the resize
-    to 256, the mean difference on the DES samples stays under 1 gray level (docs/pixel-path.md "Rotation kernel" gives the
+    to 256, the mean difference on the DES samples stays under 1 gray level (docs/pixel-path.md
+    "Rotation kernel" gives the
     measured figures); a wrong direction, pivot or fill would be far above it."""
     angle = 10
     transform = build_train_transform(AugmentConfig(size=256, flip=False, rotate_prob=1.0,

@@ -126,7 +126,8 @@ class AugmentConfig(Section):
     def check(self) -> None:
         low_high = tuple(self.rotate_range)
         if len(low_high) != 2 or not all(isinstance(a, (int, float)) for a in low_high) or low_high[0] > low_high[1]:
-            raise ConfigError(f"{self.where}.rotate_range must be [low, high] with low <= high, got {self.rotate_range!r}")
+            raise ConfigError(f"{self.where}.rotate_range must be [low, high] with low <= high, "
+                              f"got {self.rotate_range!r}")
         if self.integer_angles and any(float(a) != int(a) for a in low_high):
             raise ConfigError(f"{self.where}.rotate_range must hold integers when integer_angles is on, "
                               f"got {self.rotate_range!r}")

@@ -1,7 +1,8 @@
 """Where RGB-D SOD data lives on disk, for datasets/ (training, test.py) and eval/ alike.
 
 Torch-free, so ``python -m eval`` starts fast. A dataset folder holds one folder per role,
-recognised by name in any case (docs/datasets.md, "Folder layouts"), optionally with a split prefix (``test_``, ``train_``, ``val_``; DMRA and DCF store
+recognised by name in any case (docs/datasets.md, "Folder layouts"), optionally with a split
+prefix (``test_``, ``train_``, ``val_``; DMRA and DCF store
 ``test_images/test_depth/test_masks``):
 
 - RGB: ``RGB``, ``Image``, ``images``, ``img``, ``imgs``;

@@ -51,8 +51,9 @@ def option(default: Any, **spec: Any) -> Any:
 
 def yaml_word(value: Any) -> str:
     """How a value is written in a config file and on the command line."""
-    return {True: "true", False: "false", None: "null"}.get(value, str(value)) if isinstance(value, (bool, type(None))) \
-        else str(value)
+    if isinstance(value, (bool, type(None))):
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value)
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -82,7 +83,8 @@ def check_value(key: str, value: Any, default: Any, spec: Spec) -> Any:
             raise ConfigError(f"{key} must be in [{yaml_word(spec.at_least)}, {yaml_word(spec.below)}), got {value!r}")
     elif value is not None and spec.at_least is not None and spec.at_most is not None:
         if not spec.at_least <= value <= spec.at_most:
-            raise ConfigError(f"{key} must be in [{yaml_word(spec.at_least)}, {yaml_word(spec.at_most)}], got {value!r}")
+            raise ConfigError(f"{key} must be in [{yaml_word(spec.at_least)}, {yaml_word(spec.at_most)}], "
+                              f"got {value!r}")
     elif value is not None and spec.at_least is not None and value < spec.at_least:
         raise ConfigError(f"{key} must be at least {yaml_word(spec.at_least)}, got {value!r}")
     return value
