@@ -39,6 +39,22 @@ def machine() -> Dict[str, object]:
     return info
 
 
+def gemm_peak_gflops(repeats: int = 10) -> float:
+    """The machine's fp32 GEMM peak in GFLOP/s with torch's current threads: the best of
+    ``repeats`` 2048x2048 ``torch.mm`` after one warm-up (on a shared machine the median includes
+    waits). The yardstick of the GFLOP/s that the CPU benchmarks report."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
                    sync: Callable[[], None] = lambda: None) -> float:
     """Median wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
@@ -56,7 +72,8 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
 
 def markdown(rows: List[dict]) -> str:
     """Rows as a Markdown table (ratio and peak memory columns when present)."""
-    extras = [key for key in ("ratio", "peak_rss_mb", "peak_cuda_mb", "note") if any(key in r for r in rows)]
+    extras = [key for key in ("ratio", "gflop_per_s", "gemm_peak_pct", "peak_rss_mb", "peak_cuda_mb", "note")
+              if any(key in r for r in rows)]
     header = ["benchmark", "setting", "value", "unit", *extras]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:

@@ -10,8 +10,12 @@
   ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's network computed
   as the release does (``bench/release_reference.py``), the baseline of the ratios and of the
   map differences (max and 99th percentile, in gray levels);
-- weights: the keyed seed-0 weights of tests/ in the authors' layout (deterministic, untrained),
-  or ``--checkpoint``. The JSON records the CPU model and flags (``bench.common.machine``).
+- every rate also as GFLOP/s (2 x the network's multiply-accumulates per image, the release's own
+  count for its loop) and as a share of the machine's fp32 GEMM peak, measured in the same run
+  (``bench.common.gemm_peak_gflops``): how close to the hardware's limit each pipeline is;
+- weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
+  (deterministic, untrained), or ``--checkpoint``. The JSON records the CPU model and flags
+  (``bench.common.machine``).
 
     python -m bench.inference                        # CPU, 256x256
     python -m bench.inference --device cuda --batch-sizes 1 8 32 --images 200
@@ -152,13 +156,37 @@ def map_difference(maps: dict, reference: dict) -> str:
     return f"max {int(diff.max())}, p99 {int(np.percentile(diff, 99))} gray levels"
 
 
-def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List[dict]:
+def release_macs(checkpoint: Path, size: int) -> float:
+    """Multiply-accumulates of one forward pass of the release's network computed the release's
+    way (``bench/release_reference.py``: the semantic blocks on concatenations)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.release_reference import reference_forward
+    from models.weights import extract_state_dict, strip_wrapper_prefixes
+    from utils.checkpoint import read_checkpoint
+
+    state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        reference_forward(state, torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size))
+    return counter.get_total_flops() / 2
+
+
+def with_gflops(row: dict, macs: float, peak: float) -> dict:
+    """``row`` (images/s) with the GFLOP/s that rate means for a network of ``macs`` per image and
+    its share of the machine's fp32 GEMM peak."""
+    gflops = 2 * macs * row["value"] / 1e9
+    return {**row, "gflop_per_s": round(gflops, 1), "gemm_peak_pct": round(100 * gflops / peak)}
+
+
+def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: float, peak: float) -> List[dict]:
     baseline = release_style(root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
     reference = read_maps(tmp / "maps_release_style")
-    rows = [{"benchmark": f"release-style pipeline ({args.device})",
-             "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
-             "value": round(baseline, 3),
-             "unit": "images/s", "ratio": 1.0}]
+    rows = [with_gflops({"benchmark": f"release-style pipeline ({args.device})",
+                         "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
+                         "value": round(baseline, 3), "unit": "images/s", "ratio": 1.0},
+                        release_macs(checkpoint, args.size), peak)]
     for setting, flags in settings_for(args).items():
         for batch in args.batch_sizes:
             out = tmp / f"maps_{len(rows)}"
@@ -169,24 +197,29 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path) -> List
                 capture_output=True, text=True, check=True, cwd=ROOT)
             record = json.loads((out / "test_info.json").read_text())["datasets"][name]
             stats, info = record["speed"], record["settings"]
-            rows.append({"benchmark": f"test.py end to end ({args.device})",
-                         "setting": f"{args.size}x{args.size}, batch {batch}, {setting}, {args.workers} workers",
-                         "value": round(stats["end_to_end_images_per_s"], 3), "unit": "images/s",
-                         "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
-                         "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
-                                 f"{map_difference(read_maps(out / name), reference)}"
-                                 + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s"
-                                    if "onnx_cache" in info else "")})
+            rows.append(with_gflops({
+                "benchmark": f"test.py end to end ({args.device})",
+                "setting": f"{args.size}x{args.size}, batch {batch}, {setting}, {args.workers} workers",
+                "value": round(stats["end_to_end_images_per_s"], 3), "unit": "images/s",
+                "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
+                "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
+                        f"{map_difference(read_maps(out / name), reference)}"
+                        + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")},
+                macs, peak))
     return rows
 
 
 def run(args) -> List[dict]:
     import torch
 
+    from bench.common import gemm_peak_gflops
     from models import CDINet, load_weights
     from models.export import export_onnx
+    from models.summary import count_macs
 
-    rows = []
+    peak = gemm_peak_gflops()
+    rows = [{"benchmark": "fp32 GEMM peak", "value": round(peak, 1), "unit": "GFLOP/s",
+             "setting": f"2048x2048 torch.mm, {torch.get_num_threads()} threads, best of 10"}]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / "CDINet.pth"
@@ -196,6 +229,7 @@ def run(args) -> List[dict]:
             torch.save(keyed_official_state_dict(0), checkpoint)
         model = CDINet().eval()
         load_weights(model, checkpoint)
+        macs = count_macs(model, args.size)
         onnx_path = tmp / "model.onnx"
         if any(label.startswith("onnxruntime") for label in settings_for(args)):
             start = time.perf_counter()
@@ -206,11 +240,11 @@ def run(args) -> List[dict]:
         for setting in settings_for(args) if not args.end_to_end_only else []:
             for batch in args.batch_sizes:
                 rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
-                rows.append({"benchmark": f"model forward ({args.device})",
-                             "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
-                             "value": round(rate, 3), "unit": "images/s"})
+                rows.append(with_gflops({"benchmark": f"model forward ({args.device})",
+                                         "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
+                                         "value": round(rate, 3), "unit": "images/s"}, macs, peak))
         root, name = benchmark_data(tmp, args.images)
-        rows += end_to_end(args, tmp, root, name, checkpoint)
+        rows += end_to_end(args, tmp, root, name, checkpoint, macs, peak)
     return rows
 
 
