@@ -14,10 +14,11 @@ Speed: model forward at --size (256) and each --batch-sizes (1 and 4), candidate
 warm-up round, and the best round (on a shared machine, the closest to an idle one). GFLOP/s
 counts the direct convolution's work (2 x ``models.summary.count_macs``) whatever the
 algorithm, against this machine's fp32 GEMM peak (2048x2048 ``torch.mm``, same threads; the
-best of 10 runs). Accuracy: max |logits - PyTorch fp32| on the authors' fixture input
-(tests/fixtures/reference/cdinet_official_seed0_256.pt), and the largest gray-level difference
-between the maps test.py's pipeline writes for the DES fixtures (batch 1) and the maps the
-authors' own code wrote (tests/fixtures/reference/release_maps_seed0).
+best of 10 runs before and after each batch size's rounds). Accuracy: max |logits - PyTorch
+fp32| on the authors' fixture input (tests/fixtures/reference/cdinet_official_seed0_256.pt),
+and, at 256x256, the largest gray-level difference between the maps test.py's pipeline writes
+for the DES fixtures (batch 1) and the maps the authors' own code wrote
+(tests/fixtures/reference/release_maps_seed0).
 
     python -m bench.winograd_candidates
     python -m bench.winograd_candidates --batch-sizes 1 --repeats 5 --threads 1
@@ -141,9 +142,10 @@ def interleaved_seconds(candidates: List[Candidate], rgb: torch.Tensor, depth: t
     return times
 
 
-def release_map_difference(candidate: Candidate, size: int) -> int:
+def release_map_difference(candidate: Candidate, size: int = 256) -> int:
     """Largest gray-level difference between the maps of test.py's pipeline (release pixel path,
-    batch 1) for the DES fixtures and the maps the authors' code wrote with the same weights."""
+    batch 1) for the DES fixtures and the maps the authors' code wrote with the same weights
+    (at 256x256, the release's size)."""
     from datasets import DatasetSource, RGBDSODDataset, build_test_transform
     from models.postprocess import saliency_maps
     from utils.runtime import make_loader
@@ -178,6 +180,22 @@ def point_set_errors() -> None:
         print(f"F(6x6,3x3), points {name}: max {error.max():.2e}, mean {error.mean():.2e}")
 
 
+def time_batch_sizes(candidates: List[Candidate], args, peaks: list) -> list:
+    """``[(batch, {label: seconds per pass})]`` for each of ``args.batch_sizes`` on random inputs,
+    with the load average before and after; a GEMM peak window is appended to ``peaks`` after each."""
+    results = []
+    for batch in args.batch_sizes:
+        generator = torch.Generator().manual_seed(batch)
+        rgb = torch.randn(batch, 3, args.size, args.size, generator=generator)
+        depth = torch.randn(batch, 1, args.size, args.size, generator=generator)
+        load = os.getloadavg()[0]
+        times = interleaved_seconds(candidates, rgb, depth, args.repeats)
+        print(f"batch {batch}: load average {load:.1f} before, {os.getloadavg()[0]:.1f} after", flush=True)
+        peaks.append(gemm_peak())
+        results.append((batch, times))
+    return results
+
+
 def run(args) -> List[dict]:
     from bench.common import machine
     from models import CDINet, load_weights
@@ -190,28 +208,25 @@ def run(args) -> List[dict]:
     info = machine()
     print(f"CPU: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, {args.threads} threads\n"
           f"SIMD flags: {' '.join(info.get('cpu_simd', []))}\nflags: {info.get('cpu_flags', '')}")
-    peak, typical = gemm_peak()
-    print(f"fp32 GEMM peak (2048x2048 torch.mm, {args.threads} threads): {peak:.0f} GFLOP/s (median {typical:.0f})")
+    peaks = [gemm_peak()]
     model = CDINet().eval()
     load_weights(model, keyed_official_state_dict(0))
     reference = torch.load(FIXTURES / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
     total_macs = count_macs(model, args.size)
-    macs = conv_macs(model, reference["rgb"], reference["depth"])
+    macs = conv_macs(model, torch.zeros(1, 3, args.size, args.size), torch.zeros(1, 1, args.size, args.size))
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(model, Path(tmp) / "model.onnx", args.size)
         candidates = build_candidates(model, Path(tmp) / "model.onnx", macs, total_macs, args.threads)
         expected = candidates[0](reference["rgb"], reference["depth"])
         accuracy = {c.label: (float((c(reference["rgb"], reference["depth"]) - expected).abs().max()),
-                              release_map_difference(c, args.size)) for c in candidates}
-        rows = []
-        for batch in args.batch_sizes:
-            generator = torch.Generator().manual_seed(batch)
-            rgb = torch.randn(batch, 3, args.size, args.size, generator=generator)
-            depth = torch.randn(batch, 1, args.size, args.size, generator=generator)
-            load = os.getloadavg()[0]
-            times = interleaved_seconds(candidates, rgb, depth, args.repeats)
-            print(f"batch {batch}: load average {load:.1f} before, {os.getloadavg()[0]:.1f} after", flush=True)
-            rows += [_row(c, batch, times[c.label], total_macs, peak, accuracy[c.label]) for c in candidates]
+                              release_map_difference(c) if args.size == 256 else "n/a (size)") for c in candidates}
+        results = time_batch_sizes(candidates, args, peaks)
+    peak = max(best for best, _ in peaks)
+    print(f"fp32 GEMM peak (2048x2048 torch.mm, {args.threads} threads): {peak:.0f} GFLOP/s, the best of "
+          f"{len(peaks)} windows (before and after each batch size) of 10 runs; window medians "
+          f"{', '.join(f'{median:.0f}' for _, median in peaks)}")
+    rows = [_row(c, batch, times[c.label], total_macs, peak, accuracy[c.label])
+            for batch, times in results for c in candidates]
     print(f"\n{args.size}x{args.size}, {total_macs / 1e9:.1f} GMACs per image, median of {args.repeats} "
           f"interleaved rounds after one warm-up round\n")
     print(table(rows))
