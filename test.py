@@ -28,11 +28,12 @@ setting, the depth decision and its measurement, time): re-running some datasets
 --overwrite replaces their folders and records and keeps the others'. A dataset's maps are
 written to a temporary folder and moved into place when complete.
 
-On a CPU, --backend auto runs onnxruntime when the job pays for it: the checkpoint is exported to
-ONNX once (announced; about 20-30 s) and cached beside it, or in --onnx-cache, as
-<stem>.<sha256[:16]>.onnx, which saves about 0.1 s per 256x256 image; below about 200 images at
-256x256 (and with no cached export) PyTorch runs. Both give the same maps within 1 gray level
-(docs/inference.md). On CUDA, with --amp or --compile, PyTorch runs.
+On a CPU, --backend auto runs the network in Winograd form (models/winograd.py: F(4x4, 3x3) on the
+3x3 convolutions of at least 128 channels; 1.36x the images/s of onnxruntime, 1.5x PyTorch's, on
+2 cores) when the job pays for its 1.5 s conversion, else PyTorch; every backend gives the
+authors' maps within 1 gray level (docs/inference.md). --backend onnxruntime exports the
+checkpoint to ONNX once (announced; about 20 s) and caches it beside it, or in --onnx-cache, as
+<stem>.<sha256[:16]>.onnx. On CUDA, with --amp or --compile, PyTorch runs.
 """
 from __future__ import annotations
 
@@ -104,9 +105,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="channels_last memory format for the torch backend (default on: 1.3x faster fp32 "
                         "on CPU, same maps)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): onnxruntime on a CPU with fp32 and no --compile when the job is large "
-                        "enough for its export to pay back (about 200 images at 256x256, or a cached export), "
-                        "else torch")
+                        help="auto (default): on a CPU with fp32 and no --compile, winograd when the job is large "
+                        "enough for its conversion (about 1.5 s) to pay back (about 5 images at 256x256), else torch; "
+                        "onnxruntime only when asked for (exported once, cached)")
     parser.add_argument("--onnx-cache", metavar="DIR",
                         help="folder for the ONNX export (default: beside the checkpoint)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")

@@ -39,20 +39,20 @@ def machine() -> Dict[str, object]:
     return info
 
 
-def gemm_peak_gflops(repeats: int = 10) -> float:
-    """The machine's fp32 GEMM peak in GFLOP/s with torch's current threads: the best of
-    ``repeats`` 2048x2048 ``torch.mm`` after one warm-up (on a shared machine the median includes
-    waits). The yardstick of the GFLOP/s that the CPU benchmarks report."""
+def gemm_peak(repeats: int = 10) -> tuple[float, float]:
+    """The machine's fp32 GEMM peak with torch's current threads, as (best, median) GFLOP/s of
+    ``repeats`` 2048x2048 ``torch.mm`` after one warm-up: the best is the peak (on a shared machine
+    the median includes waits). The yardstick of the GFLOP/s that the CPU benchmarks report."""
     import torch
 
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     torch.mm(a, b)
-    best = 0.0
+    rates = []
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
-        best = max(best, 2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
-    return best
+        rates.append(2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
+    return max(rates), statistics.median(rates)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,

@@ -1,7 +1,8 @@
 """Inference speed of CDINet per backend and precision: model only and test.py end to end.
 
 - model only: median seconds per forward pass on a random batch, per setting (PyTorch fp32,
-  fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 on the CPU);
+  fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 and the Winograd form on
+  the CPU);
 - end to end: ``test.py`` on real-size images (the DES fixtures of tests/fixtures when present,
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
   in images/s, for each setting and batch size;
@@ -12,7 +13,7 @@
   map differences (max and 99th percentile, in gray levels);
 - every rate also as GFLOP/s (2 x the network's multiply-accumulates per image, the release's own
   count for its loop) and as a share of the machine's fp32 GEMM peak, measured in the same run
-  (``bench.common.gemm_peak_gflops``): how close to the hardware's limit each pipeline is;
+  (``bench.common.gemm_peak``): how close to the hardware's limit each pipeline is;
 - weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
   (deterministic, untrained), or ``--checkpoint``. The JSON records the CPU model and flags
   (``bench.common.machine``).
@@ -40,9 +41,10 @@ SETTINGS = {  # --settings key: (label, test.py flags)
     "torch-fp32": ("torch fp32", ["--backend", "torch", "--no-channels-last"]),
     "torch-cl": ("torch fp32 + channels_last", ["--backend", "torch", "--channels-last"]),
     "torch-bf16": ("torch bf16 autocast + channels_last", ["--backend", "torch", "--amp", "bf16", "--channels-last"]),
-    "ort": ("onnxruntime fp32 (test.py's CPU default)", ["--backend", "onnxruntime"]),
+    "ort": ("onnxruntime fp32", ["--backend", "onnxruntime"]),
+    "winograd": ("Winograd F(4x4,3x3) fp32 + channels_last (test.py's CPU default)", ["--backend", "winograd"]),
 }
-CPU_ONLY = {"ort"}
+CPU_ONLY = {"ort", "winograd"}
 
 
 def has_bf16_units() -> bool:
@@ -74,6 +76,10 @@ def model_only(model, size: int, batch: int, device_name: str, setting: str, rep
     if setting.startswith("onnxruntime"):
         runtime = OnnxRuntimeModel(onnx_path)
         return batch / median_seconds(lambda: runtime(rgb, depth), repeats=repeats, warmup=1)
+    if setting.startswith("Winograd"):
+        from models.winograd import convert_to_winograd
+
+        model = convert_to_winograd(model)[0]  # a copy: the other settings keep the plain model
     channels_last = "channels_last" in setting
     amp = "bf16" if "bf16" in setting else "none"
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -212,12 +218,12 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: f
 def run(args) -> List[dict]:
     import torch
 
-    from bench.common import gemm_peak_gflops
+    from bench.common import gemm_peak
     from models import CDINet, load_weights
     from models.export import export_onnx
     from models.summary import count_macs
 
-    peak = gemm_peak_gflops()
+    peak = gemm_peak()[0]
     rows = [{"benchmark": "fp32 GEMM peak", "value": round(peak, 1), "unit": "GFLOP/s",
              "setting": f"2048x2048 torch.mm, {torch.get_num_threads()} threads, best of 10"}]
     with tempfile.TemporaryDirectory() as tmp:

@@ -82,19 +82,6 @@ class NnpackConv2d(nn.Module):
         return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias, [1, 1])
 
 
-def gemm_peak(repeats: int = 10) -> tuple[float, float]:
-    """(best, median) GFLOP/s of a 2048x2048 fp32 ``torch.mm`` over ``repeats`` after one
-    warm-up; the best is the peak (on a shared machine the median includes waits)."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    torch.mm(a, b)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        rates.append(2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
-    return max(rates), statistics.median(rates)
-
-
 def buffer_megabytes(model: nn.Module) -> float:
     return sum(t.numel() * t.element_size() for t in itertools.chain(model.parameters(), model.buffers())) / 2 ** 20
 
@@ -183,6 +170,8 @@ def point_set_errors() -> None:
 def time_batch_sizes(candidates: List[Candidate], args, peaks: list) -> list:
     """``[(batch, {label: seconds per pass})]`` for each of ``args.batch_sizes`` on random inputs,
     with the load average before and after; a GEMM peak window is appended to ``peaks`` after each."""
+    from bench.common import gemm_peak
+
     results = []
     for batch in args.batch_sizes:
         generator = torch.Generator().manual_seed(batch)
@@ -197,12 +186,12 @@ def time_batch_sizes(candidates: List[Candidate], args, peaks: list) -> list:
 
 
 def run(args) -> List[dict]:
-    from bench.common import machine
+    from bench.common import gemm_peak, machine
+    from bench.keyed_weights import keyed_official_state_dict
     from models import CDINet, load_weights
     from models.export import export_onnx
     from models.summary import count_macs
     from models.winograd import conv_macs
-    from tests.keyed_weights import keyed_official_state_dict
 
     torch.set_num_threads(args.threads)
     info = machine()

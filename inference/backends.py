@@ -1,7 +1,8 @@
-"""What computes the logits at test time: PyTorch, or the ONNX export on onnxruntime.
+"""What computes the logits at test time: PyTorch, its Winograd form, or the ONNX export on
+onnxruntime.
 
-``choose_backend`` resolves ``auto`` for a :class:`Job` (an export only where it pays back) and
-refuses impossible combinations; ``Runner`` is the callable ``(rgb, depth) -> logits`` of the
+``choose_backend`` resolves ``auto`` for a :class:`Job` (the Winograd form where its conversion
+pays back) and refuses impossible combinations; ``Runner`` is the callable ``(rgb, depth) -> logits`` of the
 chosen backend with what test_info.json records about it. docs/inference.md, "Backends", gives
 the rule and docs/performance.md the measured speeds.
 """
@@ -18,17 +19,18 @@ import torch
 from models.export import OnnxRuntimeModel, cached_onnx, cached_path, load_cached
 from utils.errors import ConfigError
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "winograd")
+CPU_FP32_ONLY = ("onnxruntime", "winograd")  # backends measured and checked on the CPU, in fp32, eager
 
 
-# When the ONNX export pays back (docs/performance.md, "Inference"), measured on 2-core CPUs with
-# the VGG16 model: the export takes 17-30 s, loading a cached export about 1.5 s, and onnxruntime
-# then saves 0.10-0.14 s per 256x256 image over PyTorch with channels_last (Intel Xeon AVX-512:
-# 0.858 vs 0.998 s; AMD EPYC AVX2: 1.21 vs 1.31 s). A job of n images at SxS counts as
-# n * (S / 256)^2 image-equivalents; the export pays back from about 200 of them.
-ONNX_EXPORT_SECONDS = 25.0
-ONNX_LOAD_SECONDS = 1.5
-ONNX_SAVING_PER_IMAGE_256 = 0.12
+# When the Winograd form pays back (docs/performance.md, "Inference"), measured on a 2-core Intel
+# Xeon (AVX-512) with the VGG16 model: converting it takes about 1.5 s (and 600 MB of memory), and
+# it then saves about 0.35 s per 256x256 image over PyTorch with channels_last (test.py end to
+# end: 0.68 vs 1.06 s per image; 1.36-1.37x the images/s of onnxruntime, which also needs a
+# 17-23 s export). A job of n images at SxS counts as n * (S / 256)^2 image-equivalents (the
+# saving shrinks faster than that at small sizes: 1.07x at 64x64), so it pays back from about 5.
+WINOGRAD_CONVERSION_SECONDS = 1.5
+WINOGRAD_SAVING_PER_IMAGE_256 = 0.35
 
 
 @dataclass(frozen=True)
@@ -56,32 +58,30 @@ def check_backend(requested: str, device: torch.device, amp: str, compile: bool)
     """An impossible choice is a ConfigError naming what stands in its way."""
     if requested not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
-    if requested == "onnxruntime":
+    if requested in CPU_FP32_ONLY:
         blockers = [text for text, present in (
-            (f"--device {device.type}", device.type != "cpu"), (f"--amp {amp}", amp != "none"),
-            ("--compile", compile), ("onnxruntime not installed", not onnxruntime_available())) if present]
+            (f"--device {device.type}", device.type != "cpu"), (f"--amp {amp}", amp != "none"), ("--compile", compile),
+            ("onnxruntime not installed", requested == "onnxruntime" and not onnxruntime_available())) if present]
         if blockers:
-            raise ConfigError(f"--backend onnxruntime runs fp32 on the CPU only; not with: {', '.join(blockers)}")
+            raise ConfigError(f"--backend {requested} runs fp32 on the CPU only; not with: {', '.join(blockers)}")
 
 
-def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job,
-                   cached: bool) -> tuple[str, str]:
-    """``(backend, why)``. ``auto`` runs onnxruntime where it is exact and faster (CPU, fp32, no
-    compile, onnxruntime installed) **and** the job is large enough for the export (or, with a
-    ``cached`` export, its loading) to pay back; else PyTorch."""
+def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job) -> tuple[str, str]:
+    """``(backend, why)``. ``auto`` runs the Winograd form where it is exact and the fastest (CPU,
+    fp32, no compile) and the job is large enough for its conversion to pay back; else PyTorch.
+    onnxruntime runs only when asked for (slower than Winograd here, and it needs an export)."""
     check_backend(requested, device, amp, compile)
     if requested != "auto":
         return requested, "asked for"
-    if device.type != "cpu" or amp != "none" or compile or not onnxruntime_available():
-        blocker = (device.type if device.type != "cpu" else f"--amp {amp}" if amp != "none"
-                   else "--compile" if compile else "onnxruntime not installed")
-        return "torch", f"auto: {blocker}"
-    saving = job.image_equivalents * ONNX_SAVING_PER_IMAGE_256
-    cost, what = (ONNX_LOAD_SECONDS, "loading its cached export") if cached else (ONNX_EXPORT_SECONDS, "an export")
-    backend = "onnxruntime" if saving >= cost else "torch"
-    return backend, (f"auto: {job.images} images at {job.size}x{job.size} ({job.image_equivalents:.0f} at 256x256) "
-                     f"would save about {saving:.0f} s on onnxruntime, {'more' if saving >= cost else 'less'} than "
-                     f"{what} costs (about {cost:.0f} s)")
+    if device.type != "cpu" or amp != "none" or compile:
+        return "torch", "auto: " + (device.type if device.type != "cpu" else f"--amp {amp}" if amp != "none"
+                                    else "--compile")
+    saving = job.image_equivalents * WINOGRAD_SAVING_PER_IMAGE_256
+    pays = saving >= WINOGRAD_CONVERSION_SECONDS
+    return ("winograd" if pays else "torch"), (
+        f"auto: {job.images} images at {job.size}x{job.size} ({job.image_equivalents:.1f} at 256x256) would save "
+        f"about {saving:.1f} s in Winograd form, {'more' if pays else 'less'} than its conversion costs "
+        f"(about {WINOGRAD_CONVERSION_SECONDS:.1f} s)")
 
 
 class Runner:
@@ -119,6 +119,17 @@ def onnx_runner(model: torch.nn.Module, checkpoint: Path, digest: str, size: int
         notify(f"exported in {seconds:.0f} s: {runtime.path} ({runtime.path.stat().st_size / 1e6:.0f} MB)")
     return Runner(runtime, "onnxruntime", {"onnx_file": str(runtime.path), "onnx_cache": how,
                                            "onnx_seconds": seconds})
+
+
+def winograd_runner(model: torch.nn.Module) -> Runner:
+    """``model`` with its 3x3 convolutions of at least 128 channels in Winograd F(4x4, 3x3) form
+    (``models/winograd.py``; converted in place, channels_last), on PyTorch."""
+    from models.winograd import convert_to_winograd
+
+    tick = time.perf_counter()
+    model, report = convert_to_winograd(model.to(memory_format=torch.channels_last), inplace=True)
+    return Runner(model, "winograd", {"winograd": f"F(4x4, 3x3) on {report.describe()} (those of >= 128 channels)",
+                                      "prepare_seconds": round(time.perf_counter() - tick, 2)})
 
 
 def stderr_notice(text: str) -> None:

@@ -26,7 +26,6 @@ from PIL import Image
 
 from datasets import build_test_transform
 from models import CDINet, model_from_checkpoint
-from models.export import cached_path
 from models.postprocess import saliency_maps
 from utils.checkpoint import file_sha256
 from utils.config import PreprocessConfig
@@ -35,7 +34,16 @@ from utils.errors import ConfigError, InputShapeError
 from utils.images import depth_array, read_depth_raw, read_rgb, rgb_array
 from utils.runtime import AMP_DTYPES, autocast_context, channels_last_if
 
-from .backends import Job, Runner, check_backend, choose_backend, onnx_runner, stderr_notice, torch_runner
+from .backends import (
+    Job,
+    Runner,
+    check_backend,
+    choose_backend,
+    onnx_runner,
+    stderr_notice,
+    torch_runner,
+    winograd_runner,
+)
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 RELEASE_SIZE = 256
@@ -95,12 +103,13 @@ class Predictor:
     """A CDINet ready to turn RGB-D inputs into saliency maps (see the module docstring).
 
     Args (all but ``model`` keyword-only; the defaults are test.py's):
-        model: the network (e.g. from :func:`models.model_from_checkpoint`).
+        model: the network (e.g. from :func:`models.model_from_checkpoint`); the Predictor owns
+            it: it is moved to the device and, for the Winograd backend, converted in place.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or a ``torch.device``.
         size, preprocess: network input size and pixel path (default: the release's).
-        backend: ``auto``, ``torch`` or ``onnxruntime`` (the latter needs ``checkpoint``, whose
-            export is cached); ``auto`` is resolved by :meth:`prepare` for the job's size
-            (``inference.backends.choose_backend``).
+        backend: ``auto``, ``torch``, ``onnxruntime`` (needs ``checkpoint``, whose export is
+            cached) or ``winograd`` (``models/winograd.py``); ``auto`` is resolved by
+            :meth:`prepare` for the job's size (``inference.backends.choose_backend``).
         amp, channels_last, compile, tta: as test.py's flags; ``tta`` averages the logits of
             the image and its horizontal flip.
         invert_depth: depth stored near = dark is inverted (CDINet expects near = bright).
@@ -130,8 +139,7 @@ class Predictor:
         if backend == "onnxruntime" and self.checkpoint is None:
             raise ConfigError("the onnxruntime backend exports a checkpoint file: build the Predictor with "
                               "Predictor.from_checkpoint(PATH), or use backend='torch'")
-        # auto without a file: nothing to cache an export for
-        self.requested_backend = "torch" if backend == "auto" and self.checkpoint is None else backend
+        self.requested_backend = backend
         self.wants_channels_last = channels_last
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
         self.model = model.to(self.device).eval()
@@ -162,20 +170,20 @@ class Predictor:
         return self._sha256
 
     def prepare(self, images: int = 1) -> Runner:
-        """The backend, chosen for a job of ``images`` inputs (``auto``: an ONNX export only when
-        it pays back, ``inference.backends``) and ready to run; an export happens here, once per
-        checkpoint. Later calls return the same backend."""
+        """The backend, chosen for a job of ``images`` inputs (``auto``: the Winograd form when
+        its conversion pays back, ``inference.backends``) and ready to run; an ONNX export
+        happens here, once per checkpoint. Later calls return the same backend."""
         if self._runner is None:
-            cached = (self.requested_backend == "auto" and self.device.type == "cpu"
-                      and cached_path(self.checkpoint, self.checkpoint_sha256, self.onnx_cache).is_file())
             self.backend, self.backend_reason = choose_backend(self.requested_backend, self.device, self.amp,
-                                                               self.compile, Job(images, self.size), cached)
-            self.channels_last = self.wants_channels_last and self.backend == "torch"
+                                                               self.compile, Job(images, self.size))
+            self.channels_last = self.backend == "winograd" or self.wants_channels_last and self.backend == "torch"
             if self.channels_last:
                 self.model.to(memory_format=torch.channels_last)
             if self.backend == "onnxruntime":
                 self._runner = onnx_runner(self.model, self.checkpoint, self.checkpoint_sha256, self.size,
                                            self.onnx_cache, self.notify)
+            elif self.backend == "winograd":
+                self._runner = winograd_runner(self.model)
             else:
                 self._runner = torch_runner(self.model, self.compile)
         return self._runner
@@ -186,7 +194,7 @@ class Predictor:
         float32 logits (B, 1, S, S) on the device; with ``tta`` the mean of the logits of the
         input and of its horizontal flip."""
         runner = self.prepare(rgb.shape[0])
-        on_device = self.device if runner.backend == "torch" else torch.device("cpu")
+        on_device = torch.device("cpu") if runner.backend == "onnxruntime" else self.device
         rgb = channels_last_if(self.channels_last, rgb.to(on_device, non_blocking=True))
         depth = channels_last_if(self.channels_last, depth.to(on_device, non_blocking=True))
         with autocast_context(on_device, self.amp):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from inference.backends import ONNX_EXPORT_SECONDS, ONNX_SAVING_PER_IMAGE_256, Job, choose_backend
 from models import CDINet, ModelVariant
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
@@ -105,24 +104,3 @@ def test_onnxruntime_backend_refuses_what_it_cannot_run(tmp_path):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*.onnx"))
     info = run(checkpoint, tmp_path / "auto", "--amp", "bf16")  # auto: PyTorch runs bf16
     assert info["backend"] == "torch" and info["amp"] == "bf16" and "onnx_file" not in info
-
-
-def test_auto_exports_only_when_the_job_pays_for_it(tmp_path):
-    """The documented rule: the ONNX export (about 25 s) runs only when the images it would speed
-    up save more than it costs; a cached export only has to pay for its loading."""
-    cpu = torch.device("cpu")
-    small, large = Job(5, 256), Job(500, 256)
-    assert small.image_equivalents == 5 and Job(80, 64).image_equivalents == 5
-    backend, why = choose_backend("auto", cpu, "none", False, small, cached=False)
-    assert backend == "torch" and "5 images at 256x256" in why and "less than an export costs" in why
-    assert choose_backend("auto", cpu, "none", False, large, cached=False)[0] == "onnxruntime"
-    assert round(ONNX_EXPORT_SECONDS / ONNX_SAVING_PER_IMAGE_256) == 208  # the "about 200" of the docs
-    assert choose_backend("auto", cpu, "none", False, Job(5, 256), cached=True)[0] == "torch"
-    assert choose_backend("auto", cpu, "none", False, Job(20, 256), cached=True)[0] == "onnxruntime"
-    assert choose_backend("auto", cpu, "bf16", False, large, cached=True) == ("torch", "auto: --amp bf16")
-    assert choose_backend("torch", cpu, "none", False, large, cached=True) == ("torch", "asked for")
-    # test.py on the five DES images at 64x64: PyTorch, and the record says why
-    checkpoint = save_weights(tmp_path / "w.pth", seed=0)
-    info = run(checkpoint, tmp_path / "small")
-    assert info["backend"] == "torch" and info["backend_reason"].startswith("auto: 5 images at 64x64")
-    assert not list(tmp_path.glob("*.onnx"))

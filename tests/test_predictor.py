@@ -10,6 +10,12 @@ import torch
 from PIL import Image
 
 from inference import Predictor
+from inference.backends import (
+    WINOGRAD_CONVERSION_SECONDS,
+    WINOGRAD_SAVING_PER_IMAGE_256,
+    Job,
+    choose_backend,
+)
 from models import CDINet, ModelVariant
 from tests.conftest import RELEASE_MAPS, RGBD, load_test_script
 from utils.checkpoint import weights_export
@@ -31,8 +37,8 @@ def test_predict_reproduces_the_authors_maps(official_checkpoint, backend, batch
     """The five-line use of README: the maps the authors' pipeline wrote, within 1 gray level."""
     predictor = Predictor.from_checkpoint(official_checkpoint, backend=backend, batch_size=batch_size, device="cpu")
     maps = predictor.predict([str(p) for p in RGB_FILES], DEPTH_FILES)
-    assert predictor.backend == ("torch" if backend == "auto" else backend) and predictor.size == 256  # 5 images:
-    # too few for an export to pay back
+    # auto: 5 images at 256x256 pay back the Winograd conversion
+    assert predictor.backend == ("winograd" if backend == "auto" else backend) and predictor.size == 256
     assert len(maps) == 5
     for stem, saliency in zip(STEMS, maps):
         assert saliency.dtype == np.uint8 and saliency.shape == (480, 640)
@@ -93,6 +99,24 @@ def test_a_checkpoint_of_ours_is_rebuilt_as_trained(tmp_path):
 def test_onnxruntime_needs_a_checkpoint_file():
     with pytest.raises(ConfigError, match="Predictor.from_checkpoint"):
         Predictor(CDINet(), backend="onnxruntime", device="cpu")
+
+
+def test_auto_runs_winograd_only_when_its_conversion_pays_back(tmp_path):
+    """The documented rule: the Winograd form (1.5 s to convert) only when the images it speeds up
+    save more than that; PyTorch on CUDA, with --amp or --compile; onnxruntime only when asked."""
+    cpu = torch.device("cpu")
+    assert Job(80, 64).image_equivalents == 5 and Job(4, 256).image_equivalents == 4
+    backend, why = choose_backend("auto", cpu, "none", False, Job(4, 256))
+    assert backend == "torch" and why.startswith("auto: 4 images at 256x256 (4.0 at 256x256)")
+    assert "less than its conversion costs" in why
+    assert choose_backend("auto", cpu, "none", False, Job(5, 256))[0] == "winograd"
+    assert round(WINOGRAD_CONVERSION_SECONDS / WINOGRAD_SAVING_PER_IMAGE_256) == 4  # "about 5 images" pay back
+    assert choose_backend("auto", cpu, "bf16", False, Job(500, 256)) == ("torch", "auto: --amp bf16")
+    assert choose_backend("auto", cpu, "none", True, Job(500, 256)) == ("torch", "auto: --compile")
+    assert choose_backend("onnxruntime", cpu, "none", False, Job(1, 64)) == ("onnxruntime", "asked for")
     predictor = Predictor(CDINet(), device="cpu")
-    predictor.prepare(images=10_000)  # auto without a file: no export to cache, however large the job
-    assert predictor.backend == "torch"
+    predictor.prepare(images=100)
+    assert predictor.backend == "winograd" and predictor.channels_last
+    small = Predictor(CDINet(), device="cpu", size=64)
+    small.prepare(images=5)
+    assert small.backend == "torch"

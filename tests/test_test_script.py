@@ -60,8 +60,8 @@ def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp
     assert info["preprocess"] == {"resize": "pil", "interpolation": "linear", "depth_scaling": "release",
                                   "depth_resize": "direct"}
     assert record["depth"]["invert"] is False and record["images"] == 5
-    assert info["backend"] == ("onnxruntime" if backend == "auto" else backend)
-    assert info["channels_last"] == (channels_last and backend == "torch")
+    assert info["backend"] == ("winograd" if backend == "auto" else backend)  # auto: 5 images pay its conversion
+    assert info["channels_last"] == (backend == "auto" or channels_last and backend == "torch")
 
 
 def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_root, tmp_path):

@@ -3,7 +3,7 @@
 References are never the Winograd code itself: ``F.conv2d`` in float64 for single layers, the
 maps the authors' own code wrote (tests/fixtures/reference/release_maps_seed0) for the model.
 """
-import importlib.util
+import json
 from pathlib import Path
 
 import cv2
@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import CDINet
+from inference import Predictor
+from models import CDINet, model_from_checkpoint
 from models.winograd import WinogradConv2d, convert_to_winograd, replace_convs
-from tests.conftest import FIXTURES
-from tests.keyed_weights import keyed_official_state_dict
+from tests.conftest import FIXTURES, RELEASE_MAPS, load_test_script
 
-ROOT = Path(__file__).resolve().parents[1]
-RELEASE_MAPS = FIXTURES / "reference" / "release_maps_seed0" / "DES"
+test_script = load_test_script()
 # Max |Winograd fp32 - F.conv2d float64| relative to S = conv2d(|x|, |w|) + |b| (the size of the
 # terms summed, which bounds any fp32 rounding error of a dot product). Rounding is amplified by
 # the transforms' coefficients, which grow with m (Lavin & Gray 2016, Sec. 5): measured on
@@ -83,46 +82,42 @@ def test_converter_leaves_other_convolutions_alone():
     assert isinstance(odd[0], WinogradConv2d) and all(type(m) is nn.Conv2d for m in odd[1:])
 
 
-@pytest.fixture(scope="module")
-def official_checkpoint(tmp_path_factory):
-    """Keyed seed-0 weights in the authors' layout (the weights behind the release maps)."""
-    path = tmp_path_factory.mktemp("ckpt") / "CDINet.pth"
-    torch.save(keyed_official_state_dict(0), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def script():
-    """test.py as a module (its pipeline, with ``build_runner`` to patch)."""
-    spec = importlib.util.spec_from_file_location("test_script_winograd", ROOT / "test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("min_channels, batch_size, channels_last, converted", [(1, 1, True, 53), (128, 4, False, 35)])
-def test_converted_model_reproduces_the_authors_maps(official_checkpoint, script, tmp_path, monkeypatch,
-                                                     min_channels, batch_size, channels_last, converted):
-    """test.py's pipeline (release pixel path, PNG writing) with the network's 3x3 convolutions
-    in F(4x4, 3x3) Winograd form (all of them; the default, >= 128 channels): every pixel within
-    1 gray level of the authors' maps."""
-    runners = []
-
-    def winograd_runner(model, args, backend):
-        runners.append(convert_to_winograd(model, 4, min_channels, inplace=True)[0])
-        return runners[-1], {}
-
-    monkeypatch.setattr(script, "build_runner", winograd_runner)
-    out = tmp_path / "maps"
-    argv = ["--checkpoint", official_checkpoint, "--data-root", FIXTURES / "rgbd", "--datasets", "DES", "--out", out,
-            "--device", "cpu", "--batch-size", batch_size, "--workers", 0, "--backend", "torch",
-            "--channels-last" if channels_last else "--no-channels-last"]
-    assert script.main(script.get_args_parser().parse_args([str(a) for a in argv])) == 0
-    assert sum(isinstance(module, WinogradConv2d) for module in runners[0].modules()) == converted
+def release_map_difference(folder: Path) -> int:
+    """The largest gray-level difference of the maps in ``folder`` from the authors' maps."""
     expected = sorted(p.name for p in RELEASE_MAPS.iterdir())
-    assert sorted(p.name for p in (out / "DES").iterdir()) == expected and len(expected) == 5
+    assert sorted(p.name for p in folder.iterdir()) == expected and len(expected) == 5
+    worst = 0
     for name in expected:
         release = cv2.imread(str(RELEASE_MAPS / name), cv2.IMREAD_UNCHANGED).astype(int)
-        ours = cv2.imread(str(out / "DES" / name), cv2.IMREAD_UNCHANGED).astype(int)
+        ours = cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED).astype(int)
         assert ours.shape == release.shape == (480, 640)
-        assert np.abs(ours - release).max() <= 1, name
+        worst = max(worst, int(np.abs(ours - release).max()))
+    return worst
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_winograd_backend_reproduces_the_authors_maps(official_checkpoint, tmp_path, batch_size):
+    """``test.py --backend winograd`` (release pixel path, PNG writing; F(4x4, 3x3) on the layers
+    of >= 128 channels): every pixel within 1 gray level of the authors' maps."""
+    out = tmp_path / "maps"
+    argv = ["--checkpoint", official_checkpoint, "--data-root", FIXTURES / "rgbd", "--datasets", "DES", "--out", out,
+            "--device", "cpu", "--batch-size", batch_size, "--backend", "winograd"]
+    assert test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv])) == 0
+    assert release_map_difference(out / "DES") <= 1
+    settings = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
+    assert settings["backend"] == "winograd" and settings["channels_last"] is True
+    assert settings["winograd"] == "F(4x4, 3x3) on 35 of 63 Conv2d layers converted (those of >= 128 channels)"
+
+
+@pytest.mark.slow
+def test_every_eligible_layer_converted_reproduces_the_authors_maps(official_checkpoint, tmp_path):
+    """All 53 3x3 layers in Winograd form, contiguous memory, through the Predictor's own path."""
+    model, report = convert_to_winograd(model_from_checkpoint(official_checkpoint)[0], 4, min_channels=1)
+    assert len(report.converted) == 53 and sum(isinstance(m, WinogradConv2d) for m in model.modules()) == 53
+    predictor = Predictor(model, device="cpu", backend="torch", channels_last=False)
+    rgb = sorted((FIXTURES / "rgbd" / "DES" / "RGB").iterdir())
+    depth = [FIXTURES / "rgbd" / "DES" / "depth" / f"{p.stem}.bmp" for p in rgb]
+    (tmp_path / "DES").mkdir()
+    for path, saliency in zip(rgb, predictor.predict(rgb, depth)):
+        cv2.imwrite(str(tmp_path / "DES" / f"{path.stem}.png"), saliency)
+    assert release_map_difference(tmp_path / "DES") <= 1
