@@ -9,7 +9,7 @@ DEMO_DATA ?= data/synthetic
 DEMO_RUN ?= runs/demo
 DEMO_TRAIN ?= 160
 DEMO_TEST ?= 50
-DEMO_SIZE ?= 64
+DEMO_SIZE ?= 48
 DEMO_SET ?=
 
 .PHONY: venv lint test test-all demo demo-pipeline bench bench-gpu clean
