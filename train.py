@@ -39,7 +39,6 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from datasets import (
@@ -328,6 +327,8 @@ def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[
     Predictions get the release's test post-processing and are compared with the GT at the
     training resolution. Also returns an RGB / depth / GT / prediction grid of the first batch.
     """
+    from torchvision.utils import make_grid  # here: importing torchvision costs ~2 s at start-up
+
     model.eval()
     evaluator = SODEvaluator()
     grid = None

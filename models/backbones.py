@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Tuple
 
 import torch
-import torchvision
 from torch import nn
 
 from utils.errors import ConfigError, InputShapeError
@@ -94,6 +93,8 @@ class TorchvisionStages(FiveStages):
     def __init__(self, spec: BackboneSpec):
         super().__init__()
         self.spec = spec
+        import torchvision.models  # here, not at the top: importing it costs ~2 s (torch._dynamo)
+
         source = getattr(torchvision.models, spec.builder)(weights=None)
         self.feature_info: List[Dict[str, int | str]] = []
         for level, (paths, width) in enumerate(zip(spec.stages, spec.widths), start=1):
