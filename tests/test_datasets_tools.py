@@ -124,9 +124,11 @@ def test_clis_print_one_line_errors_without_traceback(syn, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {syn}: already exists and is not empty; remove it " \
                                     "or pick another"
-    result = run_module("datasets.check", str(tmp_path / "nowhere"))
-    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert "nowhere: dataset folder not found" in result.stdout
+
+def test_check_reports_a_missing_folder_without_traceback(tmp_path, capsys):
+    assert check.main([str(tmp_path / "nowhere")]) == 1
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err and "nowhere: dataset folder not found" in out.out
 
 
 @pytest.mark.parametrize("module", [synthetic, check])

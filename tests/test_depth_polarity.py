@@ -122,7 +122,8 @@ def test_train_py_warns_and_auto_inverts(tmp_path, capsys):
     shutil.copytree(RGBD / "DES", data / "DES")
     common = ["--config", "configs/demo.yaml", "--set", f"data.root={data}", "--set", "data.train=[DES]",
               "--set", "data.val_fraction=0.0", "--set", "data.augment.size=32", "--set", "train.max_steps=1",
-              "--set", "train.batch_size=2"]
+              "--set", "train.batch_size=2", "--set", "model.backbone.name=mobilenet_v2",
+              "--set", "log.save_init=false"]  # fewer and smaller checkpoint files
     args = train.get_args_parser().parse_args(common + ["--set", f"log.dir={tmp_path / 'plain'}"])
     assert train.main(args) == 0
     out = capsys.readouterr()

@@ -190,11 +190,19 @@ def _assert_backbones_equal_torchvision(model, vgg_state):
         assert torch.equal(backbone.stage5.conv3.weight, vgg_state["features.28.weight"])
 
 
-def test_backbone_from_torchvision_vgg16_file(tmp_path):
-    vgg_state = torchvision.models.vgg16().state_dict()
-    torch.save(vgg_state, tmp_path / "vgg16.pth")
-    model = build_model(weights_backbone=tmp_path / "vgg16.pth")
-    _assert_backbones_equal_torchvision(model, vgg_state)
+@pytest.fixture(scope="module")
+def torchvision_vgg16(tmp_path_factory):
+    """A torchvision VGG16 state dict (random weights, classifier included: 528 MB) saved once
+    for the tests that load such a file, and the state dict itself."""
+    state = torchvision.models.vgg16().state_dict()
+    path = tmp_path_factory.mktemp("torchvision") / "vgg16.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def test_backbone_from_torchvision_vgg16_file(torchvision_vgg16):
+    path, vgg_state = torchvision_vgg16
+    _assert_backbones_equal_torchvision(build_model(weights_backbone=path), vgg_state)
 
 
 def test_backbone_file_that_is_not_vgg16_is_refused(tmp_path):
@@ -203,13 +211,13 @@ def test_backbone_file_that_is_not_vgg16_is_refused(tmp_path):
         build_model(weights_backbone=tmp_path / "resnet18.pth")
 
 
-def test_imagenet_backbone_uses_torchvision_cache(tmp_path, monkeypatch):
+def test_imagenet_backbone_uses_torchvision_cache(torchvision_vgg16, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     cached = weights_module.imagenet_cache_path(BACKBONES["vgg16"])
     assert cached.name == "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1 file
     cached.parent.mkdir(parents=True)
-    vgg_state = torchvision.models.vgg16().state_dict()
-    torch.save(vgg_state, cached)
+    path, vgg_state = torchvision_vgg16
+    cached.symlink_to(path)
     _assert_backbones_equal_torchvision(build_model(weights_backbone="imagenet"), vgg_state)
 
 
@@ -235,11 +243,10 @@ def test_untouched_backbone_with_none():
     assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
 
 
-def test_backbone_file_given_as_a_full_model_says_so(tmp_path):
-    torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "vgg16.pth")
+def test_backbone_file_given_as_a_full_model_says_so(torchvision_vgg16, model):
     with pytest.raises(WeightsError,
                        match="is a torchvision backbone file, not a CDINet model: .*model.backbone.weights="):
-        load_weights(CDINet(), tmp_path / "vgg16.pth")
+        load_weights(model, torchvision_vgg16[0])
 
 
 def test_misspelt_backbone_lists_the_valid_values():

@@ -7,7 +7,6 @@ import json
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,7 @@ import torch
 from eval import evaluate_folders
 from models import CDINet
 from tests.conftest import FIXTURES
+from utils.cli import run_cli
 from utils.config import load_config
 from utils.errors import ConfigError, EvalError
 
@@ -80,16 +80,17 @@ def test_eval_without_gt_fails_before_anything_is_written(weights, tmp_path):
     assert not out.exists()
 
 
-def test_a_bad_dataset_stops_the_run_before_any_map_is_written(weights, tmp_path):
+def test_a_bad_dataset_stops_the_run_before_any_map_is_written(weights, tmp_path, capsys):
     data = tmp_path / "data"
     dmra_copy(data, "A")
     dmra_copy(data, "B")
     (data / "B" / "test_depth" / "RGBD_data_4.bmp").unlink()
     out = tmp_path / "maps"
-    result = subprocess.run([sys.executable, "test.py", "--checkpoint", str(weights), "--data-root", str(data),
-                             "--out", str(out), "--size", "64"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1 and "RGBD_data_4" in result.stderr and result.stderr.count("\n") == 1
-    assert "--skip-bad skips them" in result.stderr  # the option test.py has, not the dataset's argument
+    argv = ["--checkpoint", str(weights), "--data-root", str(data), "--out", str(out), "--size", "64"]
+    assert run_cli(test_script.get_args_parser(), test_script.main, argv) == 1  # test.py's own guard
+    error = capsys.readouterr().err
+    assert "RGBD_data_4" in error and error.startswith("error: ") and error.count("\n") == 1
+    assert "--skip-bad skips them" in error  # the option test.py has, not the dataset's argument
     assert not out.exists()  # A was not written either
     assert run("--checkpoint", weights, "--data-root", data, "--out", out, "--size", 64, "--backend", "torch",
                "--skip-bad") == 0
@@ -111,11 +112,12 @@ def test_a_data_root_one_level_too_deep_names_its_parent(weights, tmp_path):
     (["--workers", "-1"], "--workers: must be at least 0, got -1"),
     (["--invert-depth"], "--invert-depth: expected at least one argument"),
 ])
-def test_impossible_arguments_are_refused_by_the_parser(weights, tmp_path, argv, words):
-    result = subprocess.run([sys.executable, "test.py", "--checkpoint", str(weights), "--data-root",
-                             str(FIXTURES / "rgbd"), "--out", str(tmp_path / "o"), *argv], cwd=ROOT,
-                            capture_output=True, text=True)
-    assert result.returncode == 2 and words in result.stderr
+def test_impossible_arguments_are_refused_by_the_parser(weights, tmp_path, capsys, argv, words):
+    with pytest.raises(SystemExit) as exit_info:
+        test_script.get_args_parser().parse_args(["--checkpoint", str(weights), "--data-root", str(FIXTURES / "rgbd"),
+                                                  "--out", str(tmp_path / "o"), *argv])
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_eval_finds_maps_and_gt_under_other_names_of_one_benchmark(tmp_path):
@@ -136,7 +138,7 @@ def test_eval_output_folders_get_ordinary_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == expected
 
 
-def test_config_values_are_checked_when_loaded(tmp_path):
+def test_config_values_are_checked_when_loaded(tmp_path, capsys):
     config = load_config(ROOT / "configs" / "cdinet.yaml", ["data.train.2.invert_depth=true"])
     assert [e["invert_depth"] for e in config["data"]["train"]] == [False, False, True]
     for override, words in [("train.amp=bf61", "train.amp must be one of none, bf16, fp16"),
@@ -147,11 +149,13 @@ def test_config_values_are_checked_when_loaded(tmp_path):
                             ("data.train.3.invert_depth=true", r"index 0..2 of the list \(or replace the whole list")]:
         with pytest.raises(ConfigError, match=words):
             load_config(ROOT / "configs" / "cdinet.yaml", [override])
-    # through train.py: the error comes before the run folder exists
+    # through train.py's guard (the demo and torchrun tests run it as a process): no run folder is made
+    import train
+
     run_dir = tmp_path / "run"
-    result = subprocess.run([sys.executable, "train.py", "--config", "configs/demo.yaml", "--set",
-                             f"log.dir={run_dir}", "--set", "train.amp=bf61"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1 and "train.amp must be one of" in result.stderr
+    argv = ["--config", str(ROOT / "configs" / "demo.yaml"), "--set", f"log.dir={run_dir}", "--set", "train.amp=bf61"]
+    assert run_cli(train.get_args_parser(), train.main, argv) == 1
+    assert capsys.readouterr().err.startswith("error: train.amp must be one of")
     assert not run_dir.exists()
 
 

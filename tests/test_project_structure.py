@@ -69,20 +69,25 @@ def test_eval_command_does_not_import_torch():
     assert result.stdout.strip() == "False"
 
 
-def test_debug_shows_the_traceback_everywhere(tmp_path):
+def test_debug_shows_the_traceback_everywhere(tmp_path, capsys):
+    """Each command's ``main`` goes through the one CLI guard (in-process here; the subprocess
+    tests of test.py, train.py, datasets.synthetic and eval check the entry points themselves)."""
+    from datasets import synthetic
+    from eval import cli as eval_cli
+    from models import summary
+
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
-    for module in ("datasets.synthetic", "eval", "models.summary"):
-        argv = {"datasets.synthetic": ["--out", str(tmp_path / "full")],
-                "eval": ["--pred", str(tmp_path), "--data-root", str(tmp_path / "nope"), "--datasets", "X",
-                         "--out", str(tmp_path / "out")],
-                "models.summary": ["--size", "30"]}[module]
-        plain = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True)
-        debug = subprocess.run([sys.executable, "-m", module, *argv, "--debug"], cwd=ROOT, capture_output=True,
-                               text=True)
-        assert plain.returncode == debug.returncode == 1, (module, plain.stderr)
-        assert plain.stderr.startswith("error: ") and plain.stderr.count("\n") == 1, (module, plain.stderr)
-        assert "Traceback" in debug.stderr, module
+    commands = {synthetic.main: ["--out", str(tmp_path / "full")],
+                eval_cli.main: ["--pred", str(tmp_path), "--data-root", str(tmp_path / "nope"), "--datasets", "X",
+                                "--out", str(tmp_path / "out")],
+                summary.main: ["--size", "30"]}
+    for main, argv in commands.items():
+        assert main(argv) == 1, main.__module__
+        plain = capsys.readouterr().err
+        assert plain.startswith("error: ") and plain.count("\n") == 1, (main.__module__, plain)
+        assert main([*argv, "--debug"]) == 1, main.__module__
+        assert "Traceback" in capsys.readouterr().err, main.__module__
 
 
 def test_derived_seeds_do_not_collide_across_epochs_and_ranks():

@@ -179,8 +179,9 @@ def test_records_survive_a_rerun_of_some_datasets(tmp_path):
     replaces its maps and record and keeps the other's; a record of the former single-record
     format is kept as the record of its datasets."""
     torch.manual_seed(0)
-    checkpoint = tmp_path / "w.pth"
-    torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), checkpoint)
+    checkpoint = tmp_path / "w.pth"  # MobileNetV2 streams: the records do not depend on the backbone
+    config = {"model": {"backbone": {"name": "mobilenet_v2"}}, "data": {"augment": {"size": 64}}}
+    torch.save(weights_export(CDINet(backbone="mobilenet_v2").state_dict(), config), checkpoint)
     data, out = tmp_path / "data", tmp_path / "maps"
     for name in ("A", "B"):
         shutil.copytree(FIXTURES / "rgbd" / "DES", data / name)
