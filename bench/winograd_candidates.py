@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import statistics
 import sys
@@ -185,13 +186,30 @@ def time_batch_sizes(candidates: List[Candidate], args, peaks: list) -> list:
     return results
 
 
+def conv_macs(model: nn.Module, *inputs: torch.Tensor) -> Dict[str, int]:
+    """Multiply-accumulates of every ``nn.Conv2d`` module of ``model`` (by dotted name) in one
+    forward pass on ``inputs``, counted as direct convolution: N H_out W_out K C/groups kh kw."""
+    macs, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            def hook(conv, _, output, name=name):
+                macs[name] = output.numel() * conv.in_channels // conv.groups * math.prod(conv.kernel_size)
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return macs
+
+
 def run(args) -> List[dict]:
     from bench.common import gemm_peak, machine
     from bench.keyed_weights import keyed_official_state_dict
     from models import CDINet, load_weights
     from models.export import export_onnx
     from models.summary import count_macs
-    from models.winograd import conv_macs
 
     torch.set_num_threads(args.threads)
     info = machine()

@@ -24,7 +24,7 @@ float64, at construction; only the data transforms and the GEMM run in float32.
 - ``convert_to_winograd(model, m, min_channels, inplace=False)``: a copy of the model (or the
   model itself) with every such Conv2d of at least ``min_channels`` input and output channels
   replaced (1x1, 7x7, strided, dilated or grouped convolutions stay), and a ``ConversionReport``;
-  ``replace_convs`` does the same with any replacement; ``conv_macs`` counts each layer's MACs.
+  ``replace_convs`` does the same with any replacement.
 
 Inference only: the transformed filters are buffers, not parameters, and do not follow later
 changes of the original weights.
@@ -212,21 +212,3 @@ def convert_to_winograd(model: nn.Module, m: int = 4, min_channels: int = 128, i
     copies cost more than they save (30 ms against 21 ms direct per layer, 2 threads, batch 1);
     at 512 channels and 32x32, 9 ms against 22 ms. ``min_channels=1`` converts every eligible layer."""
     return replace_convs(model, lambda conv: WinogradConv2d(conv, m, points), min_channels, inplace)
-
-
-def conv_macs(model: nn.Module, *inputs: torch.Tensor) -> Dict[str, int]:
-    """Multiply-accumulates of every ``nn.Conv2d`` module of ``model`` (by dotted name) in one
-    forward pass on ``inputs``, counted as direct convolution: N H_out W_out K C/groups kh kw."""
-    macs, handles = {}, []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            def hook(conv, _, output, name=name):
-                macs[name] = output.numel() * conv.in_channels // conv.groups * math.prod(conv.kernel_size)
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return macs
