@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
+
+from bench.common import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,7 @@ class Plan:
         return cls(device, 256, (1, 8, 32), (4, 32), 10, 8192, True, 240, 4, 64, 480)
 
 
-def gemm_peak(device, amp: str, n: int) -> float:
+def matmul_peak_tflops(device, amp: str, n: int) -> float:
     """TFLOP/s of an n x n x n matmul in ``amp``'s dtype (fp32: with TF32 allowed), median of 5."""
     import torch
 
@@ -98,16 +99,8 @@ def _sync(device) -> None:
 
 
 def _median(fn: Callable[[], object], device, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """``bench.common.median_seconds`` with the device synchronised around each timed call."""
+    return median_seconds(fn, repeats, warmup, sync=lambda: _sync(device))
 
 
 def _peak_memory_mb(device) -> Optional[float]:
@@ -294,7 +287,7 @@ def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0) ->
         raise SystemExit("bench.gpu: CUDA is not available here; --dry-run checks the command on a CPU")
     budget = Budget(budget_s)
     torch_device = torch.device(plan.device)
-    peaks = {amp: gemm_peak(torch_device, amp, plan.gemm) for amp in ("none", "bf16", "fp16")}
+    peaks = {amp: matmul_peak_tflops(torch_device, amp, plan.gemm) for amp in ("none", "bf16", "fp16")}
     rows = [_row("matmul peak", f"{PEAK_DTYPE[amp]}, {plan.gemm}^3", round(value, 2), "TFLOP/s")
             for amp, value in peaks.items()]
     macs = count_macs(CDINet().eval(), plan.size)
