@@ -2,6 +2,7 @@
 
 A row is ``{"benchmark", "setting", "value", "unit"}`` plus optional extras (``ratio``,
 ``peak_rss_mb``, ``note``). Every module under bench/ returns a list of rows from ``run()``.
+Values are stored as measured; rounding happens only where a table is printed (``_cell``).
 """
 from __future__ import annotations
 

@@ -245,7 +245,7 @@ def training_run_row(plan: Plan, tmp: Path) -> dict:
     losses = [json.loads(line)["loss"] for line in (run_dir / "log.jsonl").read_text().splitlines() if '"loss"' in line]
     falls = len(losses) > 1 and losses[-1] < losses[0]
     return _row("training run", f"demo recipe, {plan.train_images} synthetic images, 64x64, {len(losses)} epochs",
-                round(time.perf_counter() - start, 1), unit="s",
+                time.perf_counter() - start, unit="s",
                 note=f"epoch losses {', '.join(f'{v:.4f}' for v in losses)}: "
                      + ("falls" if falls else "DOES NOT FALL" if len(losses) > 1 else "one epoch (dry run)"))
 
@@ -259,7 +259,7 @@ def _row(benchmark: str, setting: str, value, unit: str = "", note: str = "") ->
 
 def _rate_row(benchmark: str, setting: str, rate: float, flops: float, peak: Optional[float],
               memory_mb: Optional[float]) -> dict:
-    row = _row(benchmark, setting, round(rate, 2), "images/s",
+    row = _row(benchmark, setting, rate, "images/s",
                note=f"{flops / 1e12:.2f} TFLOP/s" + (f", {100 * flops / 1e12 / peak:.0f}% of the peak" if peak else ""))
     if memory_mb is not None:
         row["peak_cuda_mb"] = memory_mb
@@ -288,10 +288,10 @@ def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0) ->
     budget = Budget(budget_s)
     torch_device = torch.device(plan.device)
     peaks = {amp: matmul_peak_tflops(torch_device, amp, plan.gemm) for amp in ("none", "bf16", "fp16")}
-    rows = [_row("matmul peak", f"{PEAK_DTYPE[amp]}, {plan.gemm}^3", round(value, 2), "TFLOP/s")
+    rows = [_row("matmul peak", f"{PEAK_DTYPE[amp]}, {plan.gemm}^3", value, "TFLOP/s")
             for amp, value in peaks.items()]
     macs = count_macs(CDINet().eval(), plan.size)
-    rows.append(_row("model", f"{plan.size}x{plan.size}", round(macs / 1e9, 2), "GMACs per image"))
+    rows.append(_row("model", f"{plan.size}x{plan.size}", macs / 1e9, "GMACs per image"))
     rows += inference_rows(plan, peaks, macs, budget)
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(end_to_end_row(plan, Path(tmp)))

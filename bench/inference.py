@@ -183,7 +183,7 @@ def with_gflops(row: dict, macs: float, peak: float) -> dict:
     """``row`` (images/s) with the GFLOP/s that rate means for a network of ``macs`` per image and
     its share of the machine's fp32 GEMM peak."""
     gflops = 2 * macs * row["value"] / 1e9
-    return {**row, "gflop_per_s": round(gflops, 1), "gemm_peak_pct": round(100 * gflops / peak)}
+    return {**row, "gflop_per_s": gflops, "gemm_peak_pct": 100 * gflops / peak}
 
 
 def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: float, peak: float) -> List[dict]:
@@ -191,7 +191,7 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: f
     reference = read_maps(tmp / "maps_release_style")
     rows = [with_gflops({"benchmark": f"release-style pipeline ({args.device})",
                          "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
-                         "value": round(baseline, 3), "unit": "images/s", "ratio": 1.0},
+                         "value": baseline, "unit": "images/s", "ratio": 1.0},
                         release_macs(checkpoint, args.size), peak)]
     for setting, flags in settings_for(args).items():
         for batch in args.batch_sizes:
@@ -206,8 +206,8 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: f
             rows.append(with_gflops({
                 "benchmark": f"test.py end to end ({args.device})",
                 "setting": f"{args.size}x{args.size}, batch {batch}, {setting}, {args.workers} workers",
-                "value": round(stats["end_to_end_images_per_s"], 3), "unit": "images/s",
-                "ratio": round(stats["end_to_end_images_per_s"] / baseline, 2),
+                "value": stats["end_to_end_images_per_s"], "unit": "images/s",
+                "ratio": stats["end_to_end_images_per_s"] / baseline,
                 "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
                         f"{map_difference(read_maps(out / name), reference)}"
                         + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")},
@@ -224,7 +224,7 @@ def run(args) -> List[dict]:
     from models.summary import count_macs
 
     peak = gemm_peak()[0]
-    rows = [{"benchmark": "fp32 GEMM peak", "value": round(peak, 1), "unit": "GFLOP/s",
+    rows = [{"benchmark": "fp32 GEMM peak", "value": peak, "unit": "GFLOP/s",
              "setting": f"2048x2048 torch.mm, {torch.get_num_threads()} threads, best of 10"}]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -242,13 +242,13 @@ def run(args) -> List[dict]:
             export_onnx(model, onnx_path, args.size)
             rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)",
                          "setting": "dynamo=True, dynamic shapes",
-                         "value": round(time.perf_counter() - start, 1), "unit": "s"})
+                         "value": time.perf_counter() - start, "unit": "s"})
         for setting in settings_for(args) if not args.end_to_end_only else []:
             for batch in args.batch_sizes:
                 rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
                 rows.append(with_gflops({"benchmark": f"model forward ({args.device})",
                                          "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
-                                         "value": round(rate, 3), "unit": "images/s"}, macs, peak))
+                                         "value": rate, "unit": "images/s"}, macs, peak))
         root, name = benchmark_data(tmp, args.images)
         rows += end_to_end(args, tmp, root, name, checkpoint, macs, peak)
     return rows

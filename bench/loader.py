@@ -54,7 +54,7 @@ def run(size: int = 256, workers: Sequence[int] = (0, 1, 2), batch_size: int = 4
             rows.append({"benchmark": "data loader",
                          "setting": f"{size}x{size} from {source_size}x{source_size}, "
                                     f"batch {batch_size}, {n} worker{'s' if n != 1 else ''}",
-                         "value": round(rate, 1), "unit": "samples/s"})
+                         "value": rate, "unit": "samples/s"})
     return rows
 
 

@@ -77,11 +77,11 @@ def run(sizes=(128, 256), batch: int = 4, steps: int = 3, device: str = "cpu",
         base = results.get("fp32")
         for setting, result in results.items():
             row = {"benchmark": f"training step ({device})", "setting": f"{size}x{size}, batch {batch}, {setting}",
-                   "value": round(result["images_per_s"], 2), "unit": "images/s",
+                   "value": result["images_per_s"], "unit": "images/s",
                    "peak_rss_mb" if device == "cpu" else "peak_cuda_mb": round(result["peak_mb"]),
                    "note": f"loss after {steps + 1} steps {result['final_loss']:.4f}"}
             if base:
-                row["ratio"] = round(result["images_per_s"] / base["images_per_s"], 2)
+                row["ratio"] = result["images_per_s"] / base["images_per_s"]
                 row["note"] += f" (fp32 {base['final_loss']:.4f})"
             rows.append(row)
     return rows
