@@ -1,4 +1,5 @@
-"""Dump CDINet saliency maps for benchmark sets (the release's test-time post-processing).
+"""Dump saliency maps of a registered model (CDINet, BBS-Net, ...) for benchmark sets, with the
+release's test-time pipeline of that model.
 
 Examples:
   python test.py --checkpoint runs/cdinet/weights_final.pth --data-root data/test --out maps/CDINet --eval
@@ -9,17 +10,19 @@ Examples:
       --amp bf16 --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --backend torch --out maps/x   # PyTorch on the CPU too
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SIP --out maps/x --overwrite   # redo one set
+  python test.py --checkpoint BBSNet.pth --data-root data/test --out maps/BBSNet     # the authors' BBS-Net file
   python test.py --checkpoint CDINet.pth --export-onnx cdinet.onnx
 
-The inputs go through the release's pixel path by default (Pillow decoding, torchvision-style
-antialiased bilinear resize to --size, 8-bit depth / 255); a checkpoint of ours trained with
-other data.preprocess settings or another size is tested with those, and the flags below
+The checkpoint says which model it holds: a file of ours records its model and options, an
+authors' file is recognised by its keys (CDINet.pth, BBSNet.pth). The inputs go through that
+model's release pixel path by default (its input spec: size, normalisation; Pillow decoding,
+torchvision-style antialiased bilinear resize, 8-bit depth / 255); a checkpoint of ours trained
+with other data.preprocess settings or another size is tested with those, and the flags
 override either. Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the GT's
 size (the RGB's where a stem has no GT), from bilinearly resized logits, sigmoid, per-image
-min-max, x255 (docs/pixel-path.md). The checkpoint may be ours (training checkpoint or weights)
-or the authors' CDINet.pth.
+min-max, x255 (docs/pixel-path.md).
 
-Depth polarity: CDINet expects near = bright. Where a dataset has GT, its depth polarity is
+Depth polarity: the models here expect near = bright. Where a dataset has GT, its depth polarity is
 measured (as python -m datasets.check does, on up to 50 samples) and a warning names the flag
 when the setting in use contradicts it; --invert-depth auto applies the measured verdict.
 
@@ -29,9 +32,9 @@ setting, the depth decision and its measurement, time): re-running some datasets
 written to a temporary folder and moved into place when complete.
 
 On a CPU, --backend auto runs the network in Winograd form (models/winograd.py: F(4x4, 3x3) on the
-3x3 convolutions of at least 128 channels; 1.36x the images/s of onnxruntime, 1.5x PyTorch's, on
-2 cores) when the job pays for its 1.5 s conversion, else PyTorch; every backend gives the
-authors' maps within 1 gray level (docs/inference.md). --backend onnxruntime exports the
+3x3 convolutions of at least 128 channels) for a model whose payback was measured (CDINet on
+VGG16) when the job pays for the conversion, else PyTorch; every backend gives the authors' maps
+within 1 gray level (docs/inference.md; speeds in docs/performance.md). --backend onnxruntime exports the
 checkpoint to ONNX once (announced; about 20 s) and caches it beside it, or in --onnx-cache, as
 <stem>.<sha256[:16]>.onnx. On CUDA, with --amp or --compile, PyTorch runs.
 """
@@ -52,7 +55,7 @@ from tqdm import tqdm
 from datasets import DatasetSource, RGBDSODDataset
 from datasets.polarity import AUTO, DepthDecision, decide, measure_polarity
 from inference import BACKENDS, Predictor
-from models import model_from_checkpoint
+from models import describe, model_from_checkpoint
 from models.export import export_onnx, onnx_difference
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.config import AMP_MODES, DEVICES, PreprocessConfig
@@ -71,9 +74,10 @@ class TestError(CDINetError):
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Write CDINet saliency maps for RGB-D SOD benchmark sets.",
+        description="Write saliency maps of a registered model for RGB-D SOD benchmark sets.",
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="our checkpoint/weights or the authors' CDINet.pth")
+    parser.add_argument("--checkpoint", required=True, help="our checkpoint/weights or an authors' release "
+                        "(CDINet.pth, BBSNet.pth)")
     parser.add_argument("--data-root", help="folder holding one sub-folder per dataset")
     parser.add_argument("--datasets", nargs="+", metavar="NAME[=FOLDER]",
                         help="datasets under --data-root (default: every dataset folder there); another name "
@@ -82,7 +86,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--size", type=positive_int,
                         help="network input size (default: the checkpoint's training size, "
-                        "else 256 as the release)")
+                        "else the model's release size: CDINet 256, BBS-Net 352)")
     parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"),
                         help="input resize (default: the checkpoint's "
                         "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
@@ -113,7 +117,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME|auto",
-                        help="datasets whose depth is near = dark (CDINet expects near = bright), or auto: "
+                        help="datasets whose depth is near = dark (the models expect near = bright), or auto: "
                         "each dataset as its measured polarity says (datasets with GT)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired samples (listed in "
                         "test_info.json) instead of stopping")
@@ -248,12 +252,14 @@ def write_records(path: Path, records: Dict[str, Any]) -> None:
 def export(args) -> int:
     """``--export-onnx``: the model to an ONNX file, checked against PyTorch at two shapes."""
     model, trained = model_from_checkpoint(args.checkpoint)
-    size = args.size or trained.get("data", {}).get("augment", {}).get("size") or 256
-    model.check_input_size(size, "--size")
-    step = model.input_multiple
+    spec = model.input_spec
+    size = args.size or trained.get("data", {}).get("augment", {}).get("size") or spec.size
+    spec.check_size(size, "--size", describe(model))
+    step = spec.multiple
     export_onnx(model, Path(args.export_onnx), size)
     difference = onnx_difference(Path(args.export_onnx), model, [(1, size, size), (3, size + 2 * step, size + step)])
-    print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,1,H,W); H, W multiples of {step}); "
+    print(f"wrote {args.export_onnx} (inputs rgb (B,3,H,W), depth (B,{spec.depth_channels},H,W); "
+          f"H, W multiples of {step}); "
           f"max |logits - PyTorch| at batch 1 and 3, {size}x{size} and {size + 2 * step}x{size + step}: "
           f"{difference:.2e}")
     return 0

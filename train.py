@@ -1,7 +1,8 @@
-"""Train CDINet with the authors' recipe in a plain PyTorch loop.
+"""Train a registered model (CDINet, BBS-Net, ...) with its authors' recipe in a plain PyTorch loop.
 
 Examples:
   python train.py --config configs/cdinet.yaml                     # the release's recipe, 2985 protocol
+  python train.py --config configs/bbsnet.yaml --set data.root=/data/rgbd   # BBS-Net, its authors' recipe
   python train.py --config configs/cdinet_2185.yaml --set data.root=/data/rgbd
   python train.py --config configs/cdinet_val.yaml                 # + held-out validation, best.pth
   python train.py --config configs/demo.yaml --device cpu           # synthetic data, a few minutes
@@ -34,27 +35,18 @@ from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as torch_dist
-import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from datasets import (
-    DEPTH_MEAN,
-    DEPTH_STD,
-    RGB_MEAN,
-    RGB_STD,
-    DatasetSource,
-    RGBDSODDataset,
-    build_test_transform,
-    build_train_transform,
-)
+from datasets import DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform, unnormalise
 from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import AUTO, decide, measure_polarity
 from eval import SODEvaluator
-from models import build_from_config, load_weights
+from models import build_from_config, config_from_dict, describe, get_entry, load_config, load_weights, map_logits
+from models.losses import compute_loss
 from models.postprocess import saliency_map
 from utils.checkpoint import (
     atomic_save,
@@ -67,15 +59,7 @@ from utils.checkpoint import (
     weights_export,
 )
 from utils.cli import run_cli
-from utils.config import (
-    DEVICES,
-    AugmentConfig,
-    PreprocessConfig,
-    backbone_settings,
-    config_from_dict,
-    load_config,
-    save_config,
-)
+from utils.config import DEVICES, AugmentConfig, PreprocessConfig, save_config
 from utils.dist import DistInfo, cleanup_distributed, init_distributed, local_rank_from_env, select_device
 from utils.errors import CDINetError, ConfigError
 from utils.runtime import (
@@ -100,7 +84,7 @@ class NonFiniteLoss(TrainingError):
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Train CDINet (ACM MM 2021) for RGB-D salient object detection.",
+        description="Train an RGB-D salient object detection model (CDINet, BBS-Net, ...; model.name).",
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG}; ignored with --resume, "
                         "which uses the run's saved config)")
@@ -168,10 +152,11 @@ def build_datasets(config: Dict[str, Any], announce: bool = True):
     depth = decide_depth(sources, announce)
     augment = AugmentConfig.from_dict(config["data"]["augment"])
     preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
-    train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess),
+    spec = get_entry(config["model"]["name"]).input_spec  # normalisation and depth channels
+    train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess, spec),
                                 skip_bad=config["data"]["skip_bad"], skip_option="--set data.skip_bad=true")
     val_full = copy.copy(train_full)  # the same samples, read with the test-time transform
-    val_full.transform = build_test_transform(augment.size, preprocess)
+    val_full.transform = build_test_transform(augment.size, preprocess, spec)
     val_indices = split_validation([s.name for s in train_full.samples], config)
     held_out = set(val_indices)
     train_indices = [i for i in range(len(train_full)) if i not in held_out]
@@ -193,11 +178,6 @@ def build_optimizer(model: torch.nn.Module, config: Dict[str, Any], world_size: 
     # LambdaLR's index e is the 0-based epoch; the release's epoch number is e + 1.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: decay ** ((e + 1) // every))
     return optimizer, scheduler
-
-
-def compute_loss(logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """BCE with logits on the single output (mean), in float32 under autocast."""
-    return F.binary_cross_entropy_with_logits(logits.float(), gt)
 
 
 # ----------------------------------------------------------------------------- state and records
@@ -290,7 +270,7 @@ def train_one_epoch(net, loader, optimizer, scaler, config, device, label: str, 
         gt = batch["gt"].to(device, non_blocking=True)
         with autocast_context(device, train_cfg["amp"]):
             logits = net(rgb, depth)
-        loss = compute_loss(logits, gt)
+        loss = compute_loss(logits, gt, config["loss"])
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLoss(
@@ -314,12 +294,6 @@ def train_one_epoch(net, loader, optimizer, scaler, config, device, label: str, 
     return seen / (time.perf_counter() - start)
 
 
-def unnormalise(rgb: torch.Tensor, depth: torch.Tensor):
-    mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(RGB_STD).view(1, 3, 1, 1)
-    return (rgb * std + mean).clamp(0, 1), (depth * DEPTH_STD + DEPTH_MEAN).clamp(0, 1)
-
-
 @torch.inference_mode()
 def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[torch.Tensor]]:
     """S-measure, MAE and max F (eval/, PySODMetrics protocol) on the held-out split.
@@ -336,12 +310,12 @@ def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[
         rgb = channels_last_if(config["train"]["channels_last"], batch["rgb"].to(device))
         depth = channels_last_if(config["train"]["channels_last"], batch["depth"].to(device))
         with autocast_context(device, config["train"]["amp"]):
-            logits = model(rgb, depth)
+            logits = map_logits(model, model(rgb, depth))
         maps = [saliency_map(l, batch["gt"].shape[-2:]).cpu() for l in logits]
         for pred, gt in zip(maps, batch["gt"]):
             evaluator.update(pred.numpy(), gt[0].numpy())
         if grid is None:
-            rgb_img, depth_img = unnormalise(batch["rgb"][:4], batch["depth"][:4])
+            rgb_img, depth_img = unnormalise(batch["rgb"][:4], batch["depth"][:4], model.input_spec)
             columns = [rgb_img, depth_img.repeat(1, 3, 1, 1), batch["gt"][:4].repeat(1, 3, 1, 1),
                        torch.stack(maps[:4]).float().div(255)[:, None].repeat(1, 3, 1, 1)]
             grid = make_grid(torch.stack(columns, 1).flatten(0, 1), nrow=4)
@@ -402,7 +376,7 @@ def finished(checkpoint: Dict[str, Any], config: Dict[str, Any]) -> Optional[str
 
 def check_files(config: Dict[str, Any]) -> None:
     """Files a new run needs, checked before any data is read or worker started."""
-    init, weights = config["model"]["init"], backbone_settings(config["model"])["weights"]
+    init, weights = config["model"]["init"], (config["model"].get("backbone") or {}).get("weights", "none")
     if init and not Path(init).is_file():
         raise ConfigError(f"model.init: file not found: {init}")
     if str(weights).lower() not in ("imagenet", "none") and not Path(weights).is_file():
@@ -426,11 +400,11 @@ def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
 
 
 def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
-    """CDINet with its streams initialised as ``model.backbone.weights`` says, or, with
-    ``model.init`` (fine-tuning), every weight loaded strictly from that file (the authors'
-    CDINet.pth or a checkpoint of ours); the optimizer then starts fresh."""
+    """The model ``model.name`` with its start weights as its options say (``model.backbone.weights``),
+    or, with ``model.init`` (fine-tuning), every weight loaded strictly from that file (the
+    authors' release or a checkpoint of ours); the optimizer then starts fresh."""
     init = config["model"]["init"]
-    model = build_from_config(config["model"], with_backbone_weights=not init)
+    model = build_from_config(config["model"], pretrained=not init)
     if init:
         layout = load_weights(model, init)
         print(f"model initialised from {init} ({layout} layout)", flush=True)
@@ -506,7 +480,7 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
         if len(val_set) else None
 
     model = build_initial_model(config) if checkpoint is None else build_from_config(config["model"], False)
-    model.check_input_size(config["data"]["augment"]["size"], "data.augment.size")
+    model.input_spec.check_size(config["data"]["augment"]["size"], "data.augment.size", describe(model))
     model.to(device, memory_format=torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format)
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)
     scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
@@ -535,7 +509,7 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
         session.recorder.event(event="resume", checkpoint=str(resume_path), changes=list(args.set), device=args.device)
     session.recorder.event(event="depth", train=depth)
     where = f"resuming {resume_path} at epoch {state.epochs_done + 1}" if resume_path else "new run"
-    session.recorder.say(f"{where}: {len(train_set)} training / {len(val_set)} validation images, "
+    session.recorder.say(f"{where}: {describe(model)}, {len(train_set)} training / {len(val_set)} validation images, "
                          f"{dist.world_size} process(es) x batch {train_cfg['batch_size']} on {device}, "
                          f"amp {train_cfg['amp']}, run folder {run_dir}")
     return session

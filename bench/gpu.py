@@ -1,7 +1,8 @@
-"""One command for the day a GPU is lent: what CDINet does on it, in about five minutes.
+"""One command for the day a GPU is lent: what a registered model (default CDINet) does on it, in about five minutes.
 
     python -m bench.gpu                         # CUDA (default device cuda): the whole set
     python -m bench.gpu --dry-run               # any machine, CPU: every code path at toy sizes
+    python -m bench.gpu --model bbsnet          # another registered model
     make bench-gpu
 
 It measures, on one GPU and in one run:
@@ -68,12 +69,16 @@ class Plan:
     train_epochs: int
     e2e_images: int
     e2e_side: int
+    model: str = "cdinet"
 
     @classmethod
-    def for_run(cls, device: str, dry_run: bool) -> "Plan":
+    def for_run(cls, device: str, dry_run: bool, model: str = "cdinet") -> "Plan":
         if dry_run:
-            return cls("cpu", 32, (1, 2), (2,), 1, 256, False, 8, 1, 4, 64)
-        return cls(device, 256, (1, 8, 32), (4, 32), 10, 8192, True, 240, 4, 64, 480)
+            return cls("cpu", 32, (1, 2), (2,), 1, 256, False, 8, 1, 4, 64, model)
+        from models import get_entry
+
+        return cls(device, get_entry(model).input_spec.size, (1, 8, 32), (4, 32), 10, 8192, True, 240, 4, 64, 480,
+                   model)
 
 
 def matmul_peak_tflops(device, amp: str, n: int) -> float:
@@ -122,7 +127,7 @@ def inference_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bu
     import torch
 
     from inference import Predictor
-    from models import CDINet
+    from models import create_model
 
     rows = []
     for label, (amp, channels_last, compiled) in INFERENCE.items():
@@ -134,8 +139,8 @@ def inference_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bu
             continue
         try:
             torch.manual_seed(0)
-            predictor = Predictor(CDINet(), device=plan.device, size=plan.size, backend="torch", amp=amp,
-                                  channels_last=channels_last, compile=compiled)
+            predictor = Predictor(create_model(plan.model), device=plan.device, size=plan.size, backend="torch",
+                                  amp=amp, channels_last=channels_last, compile=compiled)
             for batch in plan.batches:
                 _reset_memory(predictor.device)
                 rgb, depth = torch.randn(batch, 3, plan.size, plan.size), torch.randn(batch, 1, plan.size, plan.size)
@@ -176,12 +181,13 @@ def _step_seconds(plan: Plan, device, amp: str, channels_last: bool, compiled: b
     """Median seconds of the release's step: forward, BCE, backward, clamp to [-0.5, 0.5], Adam."""
     import torch
 
-    from models import CDINet
-    from train import compute_loss
+    from models import create_model
+    from models.losses import compute_loss
     from utils.runtime import autocast_context, channels_last_if
 
     torch.manual_seed(0)
-    model = CDINet().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = create_model(plan.model).to(device, memory_format=memory_format)
     net = torch.compile(model) if compiled else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     rgb = channels_last_if(channels_last, torch.randn(batch, 3, plan.size, plan.size, device=device))
@@ -191,7 +197,7 @@ def _step_seconds(plan: Plan, device, amp: str, channels_last: bool, compiled: b
     def step():
         with autocast_context(device, amp):
             logits = net(rgb, depth)
-        loss = compute_loss(logits, gt)
+        loss = compute_loss(logits, gt, {"kind": "bce", "weights": None})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_value_(model.parameters(), 0.5)
@@ -205,13 +211,14 @@ def end_to_end_row(plan: Plan, tmp: Path) -> dict:
     import torch
 
     from datasets.synthetic import generate
-    from models import CDINet
+    from models import create_model
     from utils.checkpoint import weights_export
 
     images = plan.e2e_images
     data = generate(tmp / "e2e", 0, images, plan.e2e_side, seed=0)
     checkpoint = tmp / "w.pth"
-    torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": plan.size}}}), checkpoint)
+    config = {"model": {"name": plan.model}, "data": {"augment": {"size": plan.size}}}
+    torch.save(weights_export(create_model(plan.model).state_dict(), config), checkpoint)
     out = tmp / "maps"
     result = subprocess.run([sys.executable, str(ROOT / "test.py"), "--checkpoint", str(checkpoint), "--data-root",
                              str(data / "test"), "--out", str(out), "--device", plan.device, "--backend", "torch"],
@@ -276,13 +283,13 @@ class Budget:
         return time.perf_counter() - self.start > self.seconds
 
 
-def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0) -> List[dict]:
+def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0, model: str = "cdinet") -> List[dict]:
     import torch
 
-    from models import CDINet
+    from models import create_model
     from models.summary import count_macs
 
-    plan = Plan.for_run(device, dry_run)
+    plan = Plan.for_run(device, dry_run, model)
     if plan.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("bench.gpu: CUDA is not available here; --dry-run checks the command on a CPU")
     budget = Budget(budget_s)
@@ -290,7 +297,7 @@ def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0) ->
     peaks = {amp: matmul_peak_tflops(torch_device, amp, plan.gemm) for amp in ("none", "bf16", "fp16")}
     rows = [_row("matmul peak", f"{PEAK_DTYPE[amp]}, {plan.gemm}^3", value, "TFLOP/s")
             for amp, value in peaks.items()]
-    macs = count_macs(CDINet().eval(), plan.size)
+    macs = count_macs(create_model(plan.model).eval(), plan.size)
     rows.append(_row("model", f"{plan.size}x{plan.size}", macs / 1e9, "GMACs per image"))
     rows += inference_rows(plan, peaks, macs, budget)
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,13 +312,14 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:1, ...")
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU, no torch.compile")
+    parser.add_argument("--model", default="cdinet", help="a registered model (default cdinet)")
     parser.add_argument("--budget", type=float, default=300.0, metavar="S",
                         help="seconds after which no new compiled setting starts (default 300)")
     parser.add_argument("--json", default="bench/results/gpu.json", help="where the rows and the machine go")
     args = parser.parse_args(argv)
     from bench.common import report
 
-    report(run(args.device, args.dry_run, args.budget), args.json)
+    report(run(args.device, args.dry_run, args.budget, args.model), args.json)
     print(f"\nsaved {args.json}")
     return 0
 

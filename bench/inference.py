@@ -219,7 +219,8 @@ def run(args) -> List[dict]:
     import torch
 
     from bench.common import gemm_peak
-    from models import CDINet, load_weights
+    from models import load_weights
+    from models.cdinet import CDINet
     from models.export import export_onnx
     from models.summary import count_macs
 

@@ -32,7 +32,7 @@ def measure_one(setting: str, size: int, batch: int, steps: int, device_name: st
     import torch.nn.functional as F
 
     from bench.common import median_seconds
-    from models import CDINet
+    from models.cdinet import CDINet
     from utils.runtime import autocast_context, channels_last_if
 
     amp, channels_last = SETTINGS[setting]

@@ -207,7 +207,8 @@ def conv_macs(model: nn.Module, *inputs: torch.Tensor) -> Dict[str, int]:
 def run(args) -> List[dict]:
     from bench.common import gemm_peak, machine
     from bench.keyed_weights import keyed_official_state_dict
-    from models import CDINet, load_weights
+    from models import load_weights
+    from models.cdinet import CDINet
     from models.export import export_onnx
     from models.summary import count_macs
 

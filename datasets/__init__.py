@@ -2,14 +2,15 @@
 depth polarity.
 
 Public API (docs/datasets.md): :class:`DatasetSource`, :class:`RGBDSODDataset`,
-:func:`build_train_transform`, :func:`build_test_transform` and the normalisation constants. The
+:func:`build_train_transform`, :func:`build_test_transform`, and :func:`normalise` / :func:`unnormalise`
+(a model's ``models.spec.InputSpec`` gives the constants). The
 options of the transforms are ``utils.config.PreprocessConfig`` and ``AugmentConfig``; folder names
 and dataset listing are ``utils.layout``'s. CLIs: ``python -m datasets.synthetic`` and
 ``python -m datasets.check``.
 """
 from .dataset import RGBDSODDataset
 from .pairing import DatasetSource
-from .transforms import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, build_test_transform, build_train_transform
+from .transforms import build_test_transform, build_train_transform, normalise, unnormalise
 
-__all__ = ["DEPTH_MEAN", "DEPTH_STD", "DatasetSource", "RGBDSODDataset", "RGB_MEAN", "RGB_STD", "build_test_transform",
-           "build_train_transform"]
+__all__ = ["DatasetSource", "RGBDSODDataset", "build_test_transform", "build_train_transform", "normalise",
+           "unnormalise"]

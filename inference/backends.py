@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional
 
 import torch
 
+from models import map_logits
 from models.export import OnnxRuntimeModel, cached_onnx, cached_path, load_cached
 from utils.errors import ConfigError
 
@@ -23,14 +24,6 @@ BACKENDS = ("auto", "torch", "onnxruntime", "winograd")
 CPU_FP32_ONLY = ("onnxruntime", "winograd")  # backends measured and checked on the CPU, in fp32, eager
 
 
-# When the Winograd form pays back (docs/performance.md, "Inference"), measured on a 2-core Intel
-# Xeon (AVX-512) with the VGG16 model: converting it takes about 1.5 s (and 600 MB of memory), and
-# it then saves about 0.35 s per 256x256 image over PyTorch with channels_last (test.py end to
-# end: 0.68 vs 1.06 s per image; 1.36-1.37x the images/s of onnxruntime, which also needs a
-# 17-23 s export). A job of n images at SxS counts as n * (S / 256)^2 image-equivalents (the
-# saving shrinks faster than that at small sizes: 1.07x at 64x64), so it pays back from about 5.
-WINOGRAD_CONVERSION_SECONDS = 1.5
-WINOGRAD_SAVING_PER_IMAGE_256 = 0.35
 
 
 @dataclass(frozen=True)
@@ -66,22 +59,27 @@ def check_backend(requested: str, device: torch.device, amp: str, compile: bool)
             raise ConfigError(f"--backend {requested} runs fp32 on the CPU only; not with: {', '.join(blockers)}")
 
 
-def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job) -> tuple[str, str]:
+def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job,
+                   payback: Optional[Dict[str, float]] = None) -> tuple[str, str]:
     """``(backend, why)``. ``auto`` runs the Winograd form where it is exact and the fastest (CPU,
-    fp32, no compile) and the job is large enough for its conversion to pay back; else PyTorch.
-    onnxruntime runs only when asked for (slower than Winograd here, and it needs an export)."""
+    fp32, no compile), its payback was measured for the model (``payback``: the model's
+    ``winograd_payback``, conversion seconds against the saving per 256x256 image) and the job is
+    large enough for its conversion to pay back; else PyTorch. onnxruntime runs only when asked
+    for (slower than Winograd where measured, and it needs an export). A job of n images at SxS
+    counts as n * (S / 256)^2 image-equivalents."""
     check_backend(requested, device, amp, compile)
     if requested != "auto":
         return requested, "asked for"
     if device.type != "cpu" or amp != "none" or compile:
         return "torch", "auto: " + (device.type if device.type != "cpu" else f"--amp {amp}" if amp != "none"
                                     else "--compile")
-    saving = job.image_equivalents * WINOGRAD_SAVING_PER_IMAGE_256
-    pays = saving >= WINOGRAD_CONVERSION_SECONDS
+    if payback is None:
+        return "torch", "auto: the Winograd form's payback was not measured for this model"
+    saving = job.image_equivalents * payback["saving_per_image_256"]
+    pays = saving >= payback["conversion_seconds"]
     return ("winograd" if pays else "torch"), (
-        f"auto: {job.images} images at {job.size}x{job.size} ({job.image_equivalents:.1f} at 256x256) would save "
-        f"about {saving:.1f} s in Winograd form, {'more' if pays else 'less'} than its conversion costs "
-        f"(about {WINOGRAD_CONVERSION_SECONDS:.1f} s)")
+        f"auto: {job.images} images at {job.size}x{job.size} would save about {saving:.1f} s in Winograd form, "
+        f"{'more' if pays else 'less'} than its conversion costs (about {payback['conversion_seconds']:.1f} s)")
 
 
 class Runner:
@@ -96,7 +94,8 @@ class Runner:
 
 
 def torch_runner(model: torch.nn.Module, compile: bool) -> Runner:
-    return Runner(torch.compile(model) if compile else model, "torch", {"compile": compile})
+    net = torch.compile(model) if compile else model
+    return Runner(lambda rgb, depth: map_logits(model, net(rgb, depth)), "torch", {"compile": compile})
 
 
 def onnx_runner(model: torch.nn.Module, checkpoint: Path, digest: str, size: int,
@@ -128,8 +127,9 @@ def winograd_runner(model: torch.nn.Module) -> Runner:
 
     tick = time.perf_counter()
     model, report = convert_to_winograd(model.to(memory_format=torch.channels_last), inplace=True)
-    return Runner(model, "winograd", {"winograd": f"F(4x4, 3x3) on {report.describe()} (those of >= 128 channels)",
-                                      "prepare_seconds": round(time.perf_counter() - tick, 2)})
+    info = {"winograd": f"F(4x4, 3x3) on {report.describe()} (those of >= 128 channels)",
+            "prepare_seconds": round(time.perf_counter() - tick, 2)}
+    return Runner(lambda rgb, depth: map_logits(model, model(rgb, depth)), "winograd", info)
 
 
 def stderr_notice(text: str) -> None:

@@ -2,15 +2,16 @@
 
     from inference import Predictor
 
-    predictor = Predictor.from_checkpoint("CDINet.pth")            # the authors' file or ours
+    predictor = Predictor.from_checkpoint("CDINet.pth")            # an authors' file (CDINet, BBS-Net) or ours
     saliency = predictor.predict("RGB/1.jpg", "depth/1.png")       # uint8 (H, W) at the RGB's size
     maps = predictor.predict([rgb_a, rgb_b], [depth_a, depth_b])   # lists: paths, PIL images or arrays
     saliency, logits = predictor.predict(rgb, depth, return_logits=True)
 
-A checkpoint of ours is rebuilt with its saved backbone and ablation switches and fed with its
-training size and pixel path; the authors' file gets the release's (256x256, Pillow's
-antialiased bilinear resize, 8-bit depth / 255; docs/pixel-path.md). Each map gets the release's
-post-processing (logits resized to the output size, sigmoid, per-image min-max, x255, rounded).
+A checkpoint of ours is rebuilt as its saved config says (model name and options) and fed with
+its training size and pixel path; an authors' file gets its model's release pixel path (the
+model's ``InputSpec``: CDINet 256x256, BBS-Net 352x352, Pillow's antialiased bilinear resize,
+8-bit depth / 255; docs/pixel-path.md). Each map gets the release's post-processing (the map
+output's logits resized to the output size, sigmoid, per-image min-max, x255, rounded).
 test.py feeds :attr:`Predictor.transform` through a DataLoader and calls :meth:`Predictor.logits`
 and :meth:`Predictor.maps`, exactly what :meth:`Predictor.predict` does for images in memory.
 """
@@ -23,10 +24,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from datasets import build_test_transform
-from models import CDINet, model_from_checkpoint
+from models import InputSpec, describe, model_from_checkpoint
 from models.postprocess import saliency_maps
+from models.registry import architecture
 from utils.checkpoint import file_sha256
 from utils.config import PreprocessConfig
 from utils.dist import select_device
@@ -46,28 +49,32 @@ from .backends import (
 )
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
-RELEASE_SIZE = 256
 
 
-def input_settings(trained: Dict[str, Any], size: Optional[int] = None, **flags: Optional[str]
+def release_preprocess(spec: InputSpec) -> PreprocessConfig:
+    """The pixel path of the model's release: the section's defaults with the spec's own values."""
+    return PreprocessConfig(**{**PreprocessConfig().to_dict(), **spec.preprocess})
+
+
+def input_settings(trained: Dict[str, Any], spec: InputSpec, size: Optional[int] = None, **flags: Optional[str]
                    ) -> Tuple[int, PreprocessConfig, Dict[str, str]]:
     """Network size and pixel path: an explicit value (``size``, ``flags`` named as
     PreprocessConfig's fields; None = not given) wins, then the checkpoint's training config
-    (``trained``), then the release. Also says where each value came from."""
+    (``trained``), then the model's release (``spec``). Also says where each value came from."""
     data = trained.get("data", {}) if isinstance(trained.get("data"), dict) else {}
     saved = data.get("preprocess", {})
     unknown = set(flags) - set(PreprocessConfig().to_dict())
     if unknown:
         raise ConfigError(f"unknown preprocess option(s): {', '.join(sorted(unknown))}")
     values, origin = {}, {}
-    for key, default in PreprocessConfig().to_dict().items():
+    for key, default in release_preprocess(spec).to_dict().items():
         given = flags.get(key)
         values[key] = given if given is not None else saved.get(key, default)
         origin[key] = ("command line" if given is not None
                        else "checkpoint config" if key in saved else "release default")
     saved_size = data.get("augment", {}).get("size")
     origin["size"] = "command line" if size else ("checkpoint config" if saved_size else "release default")
-    return size or saved_size or RELEASE_SIZE, PreprocessConfig(**values), origin
+    return size or saved_size or spec.size, PreprocessConfig(**values), origin
 
 
 def as_rgb(image: ImageInput) -> np.ndarray:
@@ -100,26 +107,29 @@ def as_depth(image: ImageInput) -> np.ndarray:
 
 
 class Predictor:
-    """A CDINet ready to turn RGB-D inputs into saliency maps (see the module docstring).
+    """A registered model ready to turn RGB-D inputs into saliency maps (see the module docstring).
 
     Args (all but ``model`` keyword-only; the defaults are test.py's):
-        model: the network (e.g. from :func:`models.model_from_checkpoint`); the Predictor owns
-            it: it is moved to the device and, for the Winograd backend, converted in place.
+        model: the network (e.g. from :func:`models.model_from_checkpoint` or
+            :func:`models.create_model`); the Predictor owns it: it is moved to the device and,
+            for the Winograd backend, converted in place.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or a ``torch.device``.
-        size, preprocess: network input size and pixel path (default: the release's).
+        size, preprocess: network input size and pixel path (default: the model's release,
+            ``model.input_spec``).
         backend: ``auto``, ``torch``, ``onnxruntime`` (needs ``checkpoint``, whose export is
             cached) or ``winograd`` (``models/winograd.py``); ``auto`` is resolved by
             :meth:`prepare` for the job's size (``inference.backends.choose_backend``).
         amp, channels_last, compile, tta: as test.py's flags; ``tta`` averages the logits of
             the image and its horizontal flip.
-        invert_depth: depth stored near = dark is inverted (CDINet expects near = bright).
+        invert_depth: invert the stored depth (for data whose polarity is the opposite of the
+            model's ``input_spec.near``).
         batch_size: images per forward pass in :meth:`predict` (default 1 on CPU, 8 on CUDA).
         checkpoint: the file the model came from (names the ONNX cache, and the records).
         origin: where each input setting came from (``input_settings``), for the records.
         notify: receives one-line notices (the ONNX export); default: printed to stderr.
     """
 
-    def __init__(self, model: CDINet, *, device: Union[str, torch.device] = "auto", size: int = RELEASE_SIZE,
+    def __init__(self, model: nn.Module, *, device: Union[str, torch.device] = "auto", size: Optional[int] = None,
                  preprocess: Optional[PreprocessConfig] = None, backend: str = "auto", amp: str = "none",
                  channels_last: bool = True, compile: bool = False, tta: bool = False, invert_depth: bool = False,
                  batch_size: Optional[int] = None, checkpoint: Union[str, os.PathLike, None] = None,
@@ -128,8 +138,10 @@ class Predictor:
         if amp not in AMP_DTYPES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
         self.device = device if isinstance(device, torch.device) else select_device(device)
-        model.check_input_size(size, "--size")
-        self.size, self.preprocess = size, preprocess or PreprocessConfig()
+        self.spec: InputSpec = model.input_spec
+        size = size or self.spec.size
+        self.spec.check_size(size, "--size", describe(model))
+        self.size, self.preprocess = size, preprocess or release_preprocess(self.spec)
         self.amp, self.compile, self.tta, self.invert_depth = amp, compile, tta, invert_depth
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.onnx_cache = Path(onnx_cache) if onnx_cache is not None else None
@@ -143,7 +155,7 @@ class Predictor:
         self.wants_channels_last = channels_last
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
         self.model = model.to(self.device).eval()
-        self.transform = build_test_transform(size, self.preprocess)
+        self.transform = build_test_transform(size, self.preprocess, self.spec)
         self.backend: Optional[str] = None  # chosen by prepare(), for the job it is given
         self.backend_reason = ""
         self._runner: Optional[Runner] = None
@@ -154,11 +166,12 @@ class Predictor:
                         resize: Optional[str] = None, interpolation: Optional[str] = None,
                         depth_scaling: Optional[str] = None, depth_resize: Optional[str] = None,
                         **options: Any) -> "Predictor":
-        """The model a checkpoint holds (the authors' ``CDINet.pth``, or ours of any backbone
-        and variant), with its training size and pixel path unless given here; ``options`` are
-        the constructor's keywords."""
+        """The model a checkpoint holds (an authors' release, or ours of any registered model and
+        options), with its training size and pixel path unless given here; ``options`` are the
+        constructor's keywords."""
         model, trained = model_from_checkpoint(checkpoint)
-        size, preprocess, origin = input_settings(trained, size, resize=resize, interpolation=interpolation,
+        size, preprocess, origin = input_settings(trained, model.input_spec, size, resize=resize,
+                                                  interpolation=interpolation,
                                                   depth_scaling=depth_scaling, depth_resize=depth_resize)
         return cls(model, size=size, preprocess=preprocess, checkpoint=checkpoint, origin=origin, **options)
 
@@ -174,8 +187,9 @@ class Predictor:
         its conversion pays back, ``inference.backends``) and ready to run; an ONNX export
         happens here, once per checkpoint. Later calls return the same backend."""
         if self._runner is None:
-            self.backend, self.backend_reason = choose_backend(self.requested_backend, self.device, self.amp,
-                                                               self.compile, Job(images, self.size))
+            self.backend, self.backend_reason = choose_backend(
+                self.requested_backend, self.device, self.amp, self.compile, Job(images, self.size),
+                getattr(self.model, "winograd_payback", None))
             self.channels_last = self.backend == "winograd" or self.wants_channels_last and self.backend == "torch"
             if self.channels_last:
                 self.model.to(memory_format=torch.channels_last)
@@ -190,9 +204,9 @@ class Predictor:
 
     @torch.inference_mode()
     def logits(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        """Normalised inputs (B, 3, S, S) and (B, 1, S, S), as :attr:`transform` makes them ->
-        float32 logits (B, 1, S, S) on the device; with ``tta`` the mean of the logits of the
-        input and of its horizontal flip."""
+        """Normalised inputs (B, 3, S, S) and (B, C, S, S) (C: the spec's depth channels), as
+        :attr:`transform` makes them -> float32 logits of the map output (B, 1, S, S) on the
+        device; with ``tta`` the mean of the logits of the input and of its horizontal flip."""
         runner = self.prepare(rgb.shape[0])
         on_device = torch.device("cpu") if runner.backend == "onnxruntime" else self.device
         rgb = channels_last_if(self.channels_last, rgb.to(on_device, non_blocking=True))
@@ -241,9 +255,10 @@ class Predictor:
     def settings(self) -> Dict[str, Any]:
         """Everything that decides the maps, for test_info.json (after :meth:`prepare`)."""
         runner = self.prepare()
-        return {"model": {"backbone": self.model.backbone_name, **self.model.variant.to_dict()},
+        return {"model": {"name": self.model.model_name, **architecture(self.model.model_options)},
+                "model_description": describe(self.model), "input_spec": self.spec.to_dict(),
                 "size": self.size, "preprocess": self.preprocess.to_dict(),
-                "release_pixel_path": self.preprocess.is_release and self.size == RELEASE_SIZE,
+                "release_pixel_path": self.preprocess == release_preprocess(self.spec) and self.size == self.spec.size,
                 "settings_from": self.origin, "tta": self.tta, "amp": self.amp, **runner.info,
                 "backend_reason": self.backend_reason, "channels_last": self.channels_last,
                 "device": str(self.device), "batch_size": self.batch_size}

@@ -2,9 +2,10 @@
 
 - ``export_onnx``: ``torch.onnx.export(..., dynamo=True)`` (the ``torch.export`` based exporter
   that PyTorch recommends; the TorchScript one is deprecated) with a dynamic batch, height and
-  width (multiples of the model's ``input_multiple``), written atomically.
+  width (multiples of the model's ``input_spec.multiple``), written atomically; only the
+  saliency map output is exported (``MapOutput``).
 - ``onnx_difference``: max |logits| difference between the file under onnxruntime and PyTorch.
-- ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` like ``CDINet``, on onnxruntime's CPU
+- ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` of the map output, on onnxruntime's CPU
   provider (a test.py backend; docs/performance.md, "Inference").
 - ``cached_onnx``: the export of a checkpoint, kept in ``cache_dir`` when given, else beside
   the checkpoint as ``<stem>.<sha256[:16]>.onnx`` (or in ``$XDG_CACHE_HOME/cdinet/onnx`` when
@@ -28,22 +29,42 @@ from utils.checkpoint import file_sha256
 from utils.errors import WeightsError
 from utils.files import atomic_file
 
+from .registry import map_logits
+
 EXPORT_FORMAT = "cdinet-sod/onnx/1"  # bump when the export changes, so cached files are rebuilt
 
 
+class MapOutput(nn.Module):
+    """A model reduced to its saliency map output (``models.map_logits``): what is exported."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        return map_logits(self.model, self.model(rgb, depth))
+
+
+def example_inputs(model: nn.Module, batch: int, height: int, width: int, generator=None):
+    """Random (rgb, depth) of the shapes ``model.input_spec`` asks for."""
+    channels = model.input_spec.depth_channels
+    return (torch.randn(batch, 3, height, width, generator=generator),
+            torch.randn(batch, channels, height, width, generator=generator))
+
+
 def export_onnx(model: nn.Module, path: Path, size: int, metadata: dict | None = None) -> None:
-    """Export ``model`` (CPU, eval) to ``path`` with dynamic batch/height/width; ``size`` is the
-    example input's side (a multiple of ``model.input_multiple``). ``metadata`` goes into the
-    file's ``metadata_props``. Written to a temporary name, then renamed."""
-    multiple = model.input_multiple
+    """Export ``model``'s map output (CPU, eval) to ``path`` with dynamic batch/height/width;
+    ``size`` is the example input's side (a multiple of ``model.input_spec.multiple``).
+    ``metadata`` goes into the file's ``metadata_props``. Written to a temporary name, then renamed."""
+    multiple = model.input_spec.multiple
     batch, height, width = torch.export.Dim("batch", min=1), torch.export.Dim("h", min=1), torch.export.Dim("w", min=1)
     axes = {0: batch, 2: multiple * height, 3: multiple * width}
     # Batch 2: torch.export would specialise an example batch of 1 to a constant.
-    example = (torch.randn(2, 3, size, size), torch.randn(2, 1, size, size))
+    example = example_inputs(model, 2, size, size)
     with warnings.catch_warnings():
         # rgb and depth share their Dims on purpose; the exporter warns that it names each axis once.
         warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
-        program = torch.onnx.export(model.eval(), example, None, input_names=["rgb", "depth"],
+        program = torch.onnx.export(MapOutput(model).eval(), example, None, input_names=["rgb", "depth"],
                                     output_names=["logits"], dynamic_shapes={"rgb": axes, "depth": axes},
                                     dynamo=True, verbose=False)
     program.model.metadata_props.update({"format": EXPORT_FORMAT, **(metadata or {})})
@@ -79,10 +100,9 @@ def onnx_difference(path: Path, model: nn.Module, shapes: Iterable[Tuple[int, in
     generator = torch.Generator().manual_seed(0)
     worst = 0.0
     for batch, height, width in shapes:
-        rgb = torch.randn(batch, 3, height, width, generator=generator)
-        depth = torch.randn(batch, 1, height, width, generator=generator)
+        rgb, depth = example_inputs(model, batch, height, width, generator)
         with torch.inference_mode():
-            expected = model.eval()(rgb, depth)
+            expected = map_logits(model, model.eval()(rgb, depth))
         worst = max(worst, float(np.abs(runtime(rgb, depth).numpy() - expected.numpy()).max()))
     return worst
 

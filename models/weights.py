@@ -1,28 +1,34 @@
-"""Loading weights into CDINet: our checkpoints, the authors' release, torchvision backbones.
+"""Loading weights into a registered model: our checkpoints, the authors' releases, torchvision files.
 
 Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")``, so a
 checkpoint from a stranger cannot run code, and a CUDA checkpoint loads on a CPU-only machine.
 Loading is strict: a missing, unexpected or mis-shaped key is an error that names the keys
-(the release loads with ``strict=False`` and silently keeps random weights on a mismatch).
+(the authors' releases load with ``strict=False`` and silently keep random weights on a
+mismatch). An authors' file is recognised by its model's ``OfficialLayout`` (``models.registry``).
 """
 from __future__ import annotations
 
 import os
-import re
 import socket
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Union
 
 import torch
 from torch import nn
 
 from utils.checkpoint import read_checkpoint
-from utils.config import backbone_settings
 from utils.errors import WeightsError
 
-from .backbones import BackboneSpec
-from .cdinet import describe_model
-from .variant import ModelVariant
+from .registry import (
+    DEFAULT_MODEL,
+    architecture,
+    describe,
+    find_official,
+    get_entry,
+    list_models,
+    model_options,
+    official_models,
+)
 
 StateDict = Dict[str, torch.Tensor]
 WeightsSource = Union[str, os.PathLike, Mapping[str, object]]
@@ -33,44 +39,6 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # First keys of torchvision's VGG16 / MobileNetV2 and ResNet classifiers: a backbone file.
 TORCHVISION_KEYS = {"features.0.weight", "features.0.0.weight", "conv1.weight"}
 
-# The release's top-level module names (reference/cdinet_official_keys.tsv).
-OFFICIAL_PREFIXES = ("vgg_r.", "vgg_d.", "rde_layer", "dse_layer", "conv_mid.", "ddr.")
-
-
-def _semantic_block(match: re.Match) -> str:
-    # The release numbers the decoder's semantic blocks c1..c4 from the deepest level (4) up.
-    return f"decoder.sem{5 - int(match.group(1))}.{'reduce.0' if match.group(2) == '0.basicconv.0' else 'refine'}."
-
-
-# (pattern, replacement) applied in order; the first pattern that matches a key wins.
-OFFICIAL_KEY_RULES: List[Tuple[str, Union[str, Callable[[re.Match], str]]]] = [
-    (r"^vgg_r\.conv(\d)\.conv\d_(\d)\.", r"rgb_backbone.stage\1.conv\2."),
-    (r"^vgg_d\.conv(\d)\.conv\d_(\d)\.", r"depth_backbone.stage\1.conv\2."),
-    (r"^rde_layer(\d)\.conv_pool\.(\d)\.", r"rde\1.fuse.\2."),
-    (r"^rde_layer(\d)\.conv1\.", r"rde\1.gate.0."),
-    (r"^rde_layer(\d)\.conv2\.", r"rde\1.gate.1."),
-    (r"^dse_layer(\d)\.sa1\.conv1\.", r"dse\1.rgb_spatial.conv."),
-    (r"^dse_layer(\d)\.sa2\.conv1\.", r"dse\1.depth_spatial.conv."),
-    (r"^dse_layer(\d)\.ca1\.", r"dse\1.rgb_channel."),
-    (r"^dse_layer(\d)\.ca2\.", r"dse\1.depth_channel."),
-    (r"^conv_mid\.", "top_conv."),
-    (r"^ddr\.conv(\d)\.(\d)\.basicconv\.0\.", r"decoder.dec\1.\2.0."),
-    (r"^ddr\.c(\d)\.(0\.basicconv\.0|1)\.", _semantic_block),
-    (r"^ddr\.conv_map\.", "decoder.head."),
-]
-
-
-def official_to_project_key(key: str) -> str:
-    """Map one key of the authors' ``state_dict`` to this project's module names.
-
-    Keys that no rule covers are returned unchanged (and then reported as unexpected).
-    """
-    for pattern, replacement in OFFICIAL_KEY_RULES:
-        new_key, count = re.subn(pattern, replacement, key)
-        if count:
-            return new_key
-    return key
-
 
 def strip_wrapper_prefixes(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Remove ``module.`` / ``_orig_mod.`` prefixes (DataParallel, DDP, torch.compile)."""
@@ -80,11 +48,6 @@ def strip_wrapper_prefixes(state: Mapping[str, torch.Tensor]) -> StateDict:
             key = key.split(".", 1)[1]
         stripped[key] = value
     return stripped
-
-
-def is_official_layout(state: Mapping[str, object]) -> bool:
-    """True when the keys are those of the authors' release (``CDINet.pth``)."""
-    return any(key.startswith(OFFICIAL_PREFIXES) for key in state)
 
 
 def extract_state_dict(obj: object, origin: str) -> StateDict:
@@ -132,66 +95,102 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origin
         raise WeightsError(f"{origin} does not match the model: " + "; ".join(problems))
 
 
-def check_variant(model: nn.Module, content: object, origin: str) -> None:
-    """Weights saved from one variant never load into another: a file of ours records its
-    ablation switches (``config.model.modules``) and backbone (``config.model.backbone.name``);
-    say both models instead of listing mismatched keys."""
+def saved_model(content: object) -> Dict[str, Any] | None:
+    """The model a file of ours records (``config.model``: name and options), or None."""
     config = content.get("config") if isinstance(content, Mapping) else None
-    model_config = config.get("model") if isinstance(config, Mapping) else None
-    if not hasattr(model, "variant") or not isinstance(model_config, Mapping):
+    model = config.get("model") if isinstance(config, Mapping) else None
+    if not isinstance(model, Mapping):
+        return None
+    name = model.get("name", DEFAULT_MODEL)
+    options = {key: value for key, value in model.items() if key not in ("name", "init")}
+    return {"name": name, "options": architecture(model_options(name, options))}
+
+
+def check_same_model(model: nn.Module, content: object, origin: str) -> None:
+    """Weights saved from one model (or variant) never load into another: a file of ours records
+    its model's name and options; say both models instead of listing mismatched keys."""
+    saved = saved_model(content)
+    if saved is None or not hasattr(model, "model_name"):
         return
-    saved = ModelVariant.from_dict(model_config.get("modules", model.variant.to_dict()))
-    saved_backbone = backbone_settings(model_config)["name"]
-    if (saved, saved_backbone) != (model.variant, model.backbone_name):
-        describe = lambda variant, backbone: (f"{describe_model(variant, backbone)} (backbone {backbone}, "  # noqa: E731
-                                              f"modules {variant.to_dict()})")
-        raise WeightsError(f"{origin} holds {describe(saved, saved_backbone)}; the model to load it into is "
-                           f"{describe(model.variant, model.backbone_name)}")
+    held = {"name": model.model_name, "options": architecture(model.model_options)}
+    if saved != held:
+        raise WeightsError(f"{origin} holds {saved['name']} with options {saved['options']}; the model to load it "
+                           f"into is {describe(model)} ({model.model_name}, options {held['options']})")
 
 
 def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:
     """Load weights strictly into ``model`` from a path or an in-memory (state) dict.
 
-    Accepted: this project's checkpoints (weights-only export or full training checkpoint),
-    and the authors' release layout (``CDINet.pth``, with or without a ``module.`` prefix),
-    whose keys are mapped by ``OFFICIAL_KEY_RULES``. Returns ``"official"`` or ``"project"``,
-    the layout that was found. ``origin`` names an in-memory source in error messages.
+    Accepted: this project's checkpoints (weights-only export or full training checkpoint), and
+    the authors' release of the model's kind (with or without a ``module.`` prefix), whose keys
+    its ``OfficialLayout`` maps. Returns ``"official"`` or ``"project"``, the layout that was
+    found. ``origin`` names an in-memory source in error messages.
     """
     origin = origin or (str(source) if isinstance(source, (str, os.PathLike)) else "state dict")
     obj = read_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
-    check_variant(model, obj, origin)
+    check_same_model(model, obj, origin)
     state = strip_wrapper_prefixes(extract_state_dict(obj, origin))
-    if TORCHVISION_KEYS.intersection(state) and not any(k.startswith(("rgb_backbone.", "vgg_r.")) for k in state):
-        raise WeightsError(f"{origin} is a torchvision backbone file, not a CDINet model: train from it "
+    if TORCHVISION_KEYS.intersection(state) and not set(state).intersection(model.state_dict()):
+        raise WeightsError(f"{origin} is a torchvision backbone file, not a full model: train from it "
                            f"with --set model.backbone.weights={origin}")
-    layout = "official" if is_official_layout(state) else "project"
-    if layout == "official":
-        state = {official_to_project_key(k): v for k, v in state.items()}
+    official = get_entry(model.model_name).official if hasattr(model, "model_name") else None
+    layout = "project"
+    if saved_model(obj) is None and official is not None and official.matches(state):
+        state, layout = official.convert(state), "official"
     check_state_dict(model, state, origin)
     model.load_state_dict(state, strict=True)
     return layout
 
 
-def imagenet_cache_path(spec: BackboneSpec) -> Path:
-    """Where torchvision caches ``spec``'s ImageNet weights (``$TORCH_HOME/hub/checkpoints``)."""
+def find_by_keys(state: Mapping[str, Any]):
+    """The registered model whose default build (on the meta device: no memory, no time) has
+    exactly the keys of ``state`` (a bare state dict of ours), or None."""
+    for name in list_models():
+        entry = get_entry(name)
+        with torch.device("meta"):
+            keys = entry.build(False, model_options(name, {})).state_dict().keys()
+        if set(keys) == set(state):
+            return entry
+    return None
+
+
+def model_name_of(content: object, origin: str) -> str:
+    """Which registered model a loaded checkpoint holds: the name a file of ours records, or the
+    model whose authors' layout its keys have; an error names the models tried."""
+    saved = saved_model(content)
+    if saved is not None:
+        return saved["name"]
+    state = strip_wrapper_prefixes(extract_state_dict(content, origin))
+    entry = find_official(state) or find_by_keys(state)
+    if entry is None:
+        raise WeightsError(f"{origin} is neither a checkpoint of ours (no saved config) nor the authors' release of "
+                           f"any registered model (tried: {', '.join(official_models())}), nor the bare weights of a "
+                           f"registered model at its defaults; first keys: "
+                           f"{_key_list(list(state), 4)}")
+    return entry.name
+
+
+def imagenet_cache_path(weights_name: str) -> Path:
+    """Where torchvision caches the weights ``weights_name`` (``$TORCH_HOME/hub/checkpoints``)."""
     from torchvision.models import get_weight
 
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(get_weight(spec.imagenet_weights).url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(get_weight(weights_name).url)
 
 
-def imagenet_state_dict(spec: BackboneSpec, download_timeout: float = 20.0) -> StateDict:
-    """torchvision's ImageNet weights of ``spec`` (its weights API: ``spec.imagenet_weights``),
-    from its cache, downloading them if possible.
+def imagenet_state_dict(weights_name: str, title: str, download_timeout: float = 20.0) -> StateDict:
+    """torchvision's ImageNet weights ``weights_name`` (its weights API, e.g.
+    ``ResNet50_Weights.IMAGENET1K_V1``) of the classifier ``title``, from its cache, downloading
+    them if possible.
 
     Offline with no cached file this raises one ``WeightsError`` that says where to put the
     file or how to pass a path; the socket timeout keeps a dead network from hanging.
     """
-    cached = imagenet_cache_path(spec)
+    cached = imagenet_cache_path(weights_name)
     if cached.is_file():
         return extract_state_dict(read_checkpoint(cached), str(cached))
     from torchvision.models import get_weight
 
-    url = get_weight(spec.imagenet_weights).url
+    url = get_weight(weights_name).url
     cached.parent.mkdir(parents=True, exist_ok=True)
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(download_timeout)
@@ -200,36 +199,11 @@ def imagenet_state_dict(spec: BackboneSpec, download_timeout: float = 20.0) -> S
     except Exception as error:
         cached.unlink(missing_ok=True)
         raise WeightsError(
-            f"ImageNet {spec.title} weights are not cached and could not be downloaded ({type(error).__name__}). "
+            f"ImageNet {title} weights are not cached and could not be downloaded ({type(error).__name__}). "
             f"Put {os.path.basename(url)} (from {url}) at {cached}, "
-            f"or pass a torchvision {spec.title} state-dict file as the backbone path (model.backbone.weights), "
+            f"or pass a torchvision {title} state-dict file as the backbone path (model.backbone.weights), "
             f"or train from a random init: --set model.backbone.weights=none"
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
     return extract_state_dict(read_checkpoint(cached), str(cached))
-
-
-def init_backbone(model: nn.Module, source: Union[str, os.PathLike, None]) -> None:
-    """Initialise both streams of ``model`` (``model.backbone.weights`` in the config).
-
-    ``source``: ``"imagenet"`` (torchvision's ImageNet weights of the backbone, e.g.
-    ``VGG16_Weights.IMAGENET1K_V1``, through its cache), a path to a torchvision state-dict file
-    of the same architecture, or ``None`` / ``"none"`` (keep the random init). The same weights
-    go into both streams (docs/model.md, "ImageNet initialisation").
-    """
-    if source is None or str(source).lower() == "none":
-        return
-    spec = model.rgb_backbone.spec
-    if str(source).lower() == "imagenet":
-        state, origin = imagenet_state_dict(spec), f"ImageNet {spec.title}"
-    elif not Path(source).exists():
-        raise WeightsError(f"model.backbone.weights {str(source)!r} is none of: imagenet, none, or the path of an "
-                           f"existing torchvision {spec.title} state-dict file")
-    else:
-        state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
-    try:
-        for stream in (model.rgb_backbone, model.depth_backbone):
-            stream.load_torchvision(strip_wrapper_prefixes(state))
-    except ValueError as error:
-        raise WeightsError(f"{origin}: {error}") from None

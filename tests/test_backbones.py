@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,13 @@ import torch
 import torchvision
 
 import train
-from models import CDINet, InputShapeError, ModelVariant, WeightsError, build_model, load_weights
-from models.backbones import BACKBONES
+from models import InputShapeError, WeightsError, config_from_dict, load_config, load_weights
+from models.cdinet import CDINet, ModelVariant
+from models.cdinet.backbones import BACKBONES
 from tests.conftest import FIXTURES
+from tests.helpers import new_cdinet
 from tests.test_variants import VARIANTS, expected_parameters, train_steps
 from utils.checkpoint import weights_export
-from utils.config import config_from_dict, load_config
 from utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def backbone_parameters(name: str) -> int:
 def test_stages_compute_torchvision_features(name, tmp_path):
     source = torchvision_model(name)
     torch.save(source.state_dict(), tmp_path / f"{name}.pth")
-    model = build_model(name, tmp_path / f"{name}.pth").eval()
+    model = new_cdinet(name, tmp_path / f"{name}.pth").eval()
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         ours = model.depth_backbone(x)
@@ -80,7 +80,7 @@ def test_stages_compute_torchvision_features(name, tmp_path):
 def test_backbone_file_of_another_architecture_is_refused(tmp_path):
     torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "vgg16.pth")
     with pytest.raises(WeightsError, match=r"vgg16.pth: not a torchvision resnet50 state dict: missing conv1.weight"):
-        build_model("resnet50", tmp_path / "vgg16.pth")
+        new_cdinet("resnet50", tmp_path / "vgg16.pth")
 
 
 @pytest.mark.parametrize("name, file_name", [("resnet50", "resnet50-0676ba61.pth"),
@@ -92,12 +92,12 @@ def test_imagenet_weights_come_from_torchvision_cache_or_one_error(name, file_na
                         lambda url, dst, progress=True: (_ for _ in ()).throw(OSError("no network")))
     cached = tmp_path / "hub" / "checkpoints" / file_name
     with pytest.raises(WeightsError) as info:
-        build_model(name, "imagenet")
+        new_cdinet(name, "imagenet")
     assert str(cached) in str(info.value) and "model.backbone.weights" in str(info.value)
     assert "\n" not in str(info.value)
     source = torchvision_model(name, seed=3)
     torch.save(source.state_dict(), cached)
-    model = build_model(name, "imagenet")
+    model = new_cdinet(name, "imagenet")
     first = {"resnet50": "stage1.conv1.weight", "mobilenet_v2": "stage1.features_0.0.weight"}[name]
     source_key = {"resnet50": "conv1.weight", "mobilenet_v2": "features.0.0.weight"}[name]
     for stream in (model.rgb_backbone, model.depth_backbone):
@@ -152,12 +152,12 @@ def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
     dataset = RGBDSODDataset(synthetic_root / "train", transform)
     batch = {k: torch.stack([dataset[i][k] for i in range(4)]) for k in ("rgb", "depth", "gt")}
     torch.manual_seed(0)
-    model = build_model(name)
+    model = new_cdinet(name)
     losses = train_steps(model, batch)
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     path = tmp_path / "w.pth"
     torch.save(weights_export(model.state_dict(), {"model": {"backbone": {"name": name, "weights": "none"}}}), path)
-    again = build_model(name)
+    again = new_cdinet(name)
     load_weights(again, path)
     model.eval(), again.eval()
     with torch.no_grad():
@@ -223,12 +223,15 @@ def test_torch_hub_builds_the_model_its_checkpoint_holds(tmp_path):
     rgb, depth = torch.randn(1, 3, 64, 32), torch.randn(1, 1, 64, 32)
     with torch.no_grad():
         assert torch.equal(model(rgb, depth), source(rgb, depth))
-    again = torch.hub.load(str(ROOT), "cdinet", source="local", backbone="mobilenet_v2", dse=False, weights=str(path))
+    again = torch.hub.load(str(ROOT), "cdinet", source="local", backbone={"name": "mobilenet_v2"},
+                           modules={"dse": False}, weights=str(path))
     assert again.backbone_name == "mobilenet_v2"
-    with pytest.raises(WeightsError, match=re.escape("holds DSE off, fusion concat, MobileNetV2 (")
-                       + ".*asked for backbone=vgg16, dse=True"):
-        torch.hub.load(str(ROOT), "cdinet", source="local", backbone="vgg16", dse=True, weights=str(path))
-    built = torch.hub.load(str(ROOT), "cdinet", source="local", backbone="mobilenet_v2", ddr=False)
+    with pytest.raises(WeightsError, match="holds cdinet with options .*mobilenet_v2.*; asked for .*vgg16"):
+        torch.hub.load(str(ROOT), "cdinet", source="local", backbone={"name": "vgg16"}, weights=str(path))
+    with pytest.raises(WeightsError, match="holds cdinet, not bbsnet"):
+        torch.hub.load(str(ROOT), "bbsnet", source="local", weights=str(path))
+    built = torch.hub.load(str(ROOT), "cdinet", source="local", backbone={"name": "mobilenet_v2"},
+                           modules={"ddr": False})
     assert built.backbone_name == "mobilenet_v2" and built.variant == ModelVariant(ddr=False)
 
 
@@ -236,7 +239,8 @@ def test_torch_hub_builds_the_model_its_checkpoint_holds(tmp_path):
 def test_model_cards_count_what_the_tests_count(capsys):
     from models import summary
 
-    assert summary.main(["--size", "64", "--runs", "1", "--backbone", "resnet50", "--modules", "ddr=false"]) == 0
+    assert summary.main(["--size", "64", "--runs", "1", "--set", "model.backbone.name=resnet50",
+                         "--set", "model.modules.ddr=false"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("DDR off, ResNet-50, input 64x64")
     total = next(line for line in out.splitlines() if line.startswith("total"))
@@ -245,15 +249,15 @@ def test_model_cards_count_what_the_tests_count(capsys):
     assert summary.main(["--table", "--size", "32", "--runs", "1", "--warmup", "0", "--precisions", "fp32"]) == 0
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
             if line.startswith("| ") and "---" not in line]
-    counts = {(row[0].strip("| "), row[1]): int(row[2].replace(",", "")) for row in rows[1:]}
+    counts = {(row[0].strip("| "), row[1]): int(row[3].replace(",", "")) for row in rows[1:] if row[0] == "| CDINet"}
     assert counts == {
-        ("VGG16", "all modules on"): expected_parameters(ModelVariant()),
-        ("VGG16", "RDE off, fusion concat"): expected_parameters(ModelVariant(rde=False)),
-        ("VGG16", "DSE off, fusion concat"): expected_parameters(ModelVariant(dse=False)),
-        ("VGG16", "DDR off"): expected_parameters(ModelVariant(ddr=False)),
-        ("VGG16", "RDE off, DSE off, DDR off, fusion concat"): expected_parameters(ModelVariant(False, False, False)),
-        ("ResNet-50", "all modules on"): expected_parameters(ModelVariant(), NATIVE_WIDTHS["resnet50"],
-                                                               backbone_parameters("resnet50")),
-        ("MobileNetV2", "all modules on"): expected_parameters(ModelVariant(), NATIVE_WIDTHS["mobilenet_v2"],
-                                                                 backbone_parameters("mobilenet_v2")),
+        ("CDINet", "release"): expected_parameters(ModelVariant()),
+        ("CDINet", "RDE off, fusion concat"): expected_parameters(ModelVariant(rde=False)),
+        ("CDINet", "DSE off, fusion concat"): expected_parameters(ModelVariant(dse=False)),
+        ("CDINet", "DDR off"): expected_parameters(ModelVariant(ddr=False)),
+        ("CDINet", "RDE off, DSE off, DDR off, fusion concat"): expected_parameters(ModelVariant(False, False, False)),
+        ("CDINet", "on ResNet-50"): expected_parameters(ModelVariant(), NATIVE_WIDTHS["resnet50"],
+                                                        backbone_parameters("resnet50")),
+        ("CDINet", "on MobileNetV2"): expected_parameters(ModelVariant(), NATIVE_WIDTHS["mobilenet_v2"],
+                                                          backbone_parameters("mobilenet_v2")),
     }

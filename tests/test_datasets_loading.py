@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from datasets import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, DatasetSource, RGBDSODDataset, build_test_transform
+from datasets import DatasetSource, RGBDSODDataset, build_test_transform
 from tests.conftest import FIXTURES
 from utils.cli import one_line
 from utils.errors import DatasetError
@@ -19,6 +19,10 @@ from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth
 from utils.layout import list_datasets
 
 S = 32  # side of the small test images
+
+# The release's torchvision Normalize values (CDINet's dataLoader.py): ImageNet mean/std for RGB,
+# 0.485 / 0.229 for depth.
+RGB_MEAN, RGB_STD, DEPTH_MEAN, DEPTH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.485, 0.229
 
 
 def write(path: Path, image: np.ndarray) -> Path:

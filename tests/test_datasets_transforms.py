@@ -8,11 +8,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datasets import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, build_test_transform, build_train_transform
+from datasets import build_test_transform, build_train_transform
 from utils.config import AugmentConfig, PreprocessConfig
 from utils.errors import ConfigError
 
 H, W = 48, 64
+
+# The release's torchvision Normalize values (CDINet's dataLoader.py): ImageNet mean/std for RGB,
+# 0.485 / 0.229 for depth.
+RGB_MEAN, RGB_STD, DEPTH_MEAN, DEPTH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.485, 0.229
 
 
 def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,7 +41,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_defaults_are_the_release_recipe():
     cfg = AugmentConfig()
-    assert (cfg.size, cfg.flip, cfg.rotate_prob, cfg.rotate_range) == (256, True, 0.2, (-15, 14))
+    assert (cfg.size, cfg.flip, cfg.rotate_prob, cfg.rotate_range) == (256, "three_way", 0.2, (-15, 14))
     assert (cfg.integer_angles, cfg.rotate_interpolation) == (True, "cubic")
     assert (cfg.gt_nearest, cfg.binarize_gt, cfg.normalize) == (False, False, True)
     pre = PreprocessConfig()

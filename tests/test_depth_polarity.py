@@ -16,7 +16,7 @@ from PIL import Image
 from datasets import DatasetSource
 from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import BRIGHT, DARK, Polarity, measure_polarity, spread
-from models import CDINet
+from models.cdinet import CDINet
 from tests.conftest import RGBD, load_test_script
 from utils.checkpoint import weights_export
 

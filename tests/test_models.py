@@ -7,11 +7,13 @@ import torchvision
 
 from bench.keyed_weights import keyed_official_state_dict
 from bench.release_reference import reference_forward
-from models import BACKBONES, CDINet, InputShapeError, WeightsError, build_model, load_weights
+from models import InputShapeError, WeightsError, load_weights
 from models import weights as weights_module
+from models.cdinet import BACKBONES, CDINet
+from models.cdinet.vgg import VGG16Features
 from models.summary import count_macs, parameter_counts
-from models.vgg import VGG16Features
 from tests.conftest import FIXTURES
+from tests.helpers import new_cdinet
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +57,11 @@ def test_matches_functional_reference_any_seed_and_size(keyed, model, seed, batc
 def test_parameter_counts_match_release():
     counts = parameter_counts(CDINet())
     assert counts["total"] == 54_369_369
-    assert counts["RGB backbone"] == counts["depth backbone"] == 14_714_688
-    assert counts["RDE x2"] == 225_860
-    assert counts["DSE x3"] == 593_078
-    assert counts["conv_mid"] == 2_359_808
-    assert counts["DDR decoder"] == 21_761_247
+    assert counts["rgb_backbone"] == counts["depth_backbone"] == 14_714_688
+    assert counts["rde"] == 225_860  # RDE x2
+    assert counts["dse"] == 593_078  # DSE x3
+    assert counts["top_conv"] == 2_359_808  # the release's conv_mid
+    assert counts["decoder"] == 21_761_247  # DDR
 
 
 def test_macs_at_256_match_release_figure(model):
@@ -202,23 +204,23 @@ def torchvision_vgg16(tmp_path_factory):
 
 def test_backbone_from_torchvision_vgg16_file(torchvision_vgg16):
     path, vgg_state = torchvision_vgg16
-    _assert_backbones_equal_torchvision(build_model(weights_backbone=path), vgg_state)
+    _assert_backbones_equal_torchvision(new_cdinet(weights=path), vgg_state)
 
 
 def test_backbone_file_that_is_not_vgg16_is_refused(tmp_path):
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
     with pytest.raises(WeightsError, match="not a torchvision VGG16 state dict: missing features.0.weight"):
-        build_model(weights_backbone=tmp_path / "resnet18.pth")
+        new_cdinet(weights=tmp_path / "resnet18.pth")
 
 
 def test_imagenet_backbone_uses_torchvision_cache(torchvision_vgg16, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    cached = weights_module.imagenet_cache_path(BACKBONES["vgg16"])
+    cached = weights_module.imagenet_cache_path(BACKBONES["vgg16"].imagenet_weights)
     assert cached.name == "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1 file
     cached.parent.mkdir(parents=True)
     path, vgg_state = torchvision_vgg16
     cached.symlink_to(path)
-    _assert_backbones_equal_torchvision(build_model(weights_backbone="imagenet"), vgg_state)
+    _assert_backbones_equal_torchvision(new_cdinet(weights="imagenet"), vgg_state)
 
 
 def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch):
@@ -229,7 +231,7 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsError) as info:
-        build_model(weights_backbone="imagenet")
+        new_cdinet(weights="imagenet")
     message = str(info.value)
     assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in message
     assert "backbone path" in message and "--set model.backbone.weights=none" in message and "\n" not in message
@@ -237,7 +239,7 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
 
 def test_untouched_backbone_with_none():
     torch.manual_seed(0)
-    a = build_model(weights_backbone="none")
+    a = new_cdinet(weights="none")
     torch.manual_seed(0)
     b = CDINet()
     assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
@@ -245,10 +247,10 @@ def test_untouched_backbone_with_none():
 
 def test_backbone_file_given_as_a_full_model_says_so(torchvision_vgg16, model):
     with pytest.raises(WeightsError,
-                       match="is a torchvision backbone file, not a CDINet model: .*model.backbone.weights="):
+                       match="is a torchvision backbone file, not a full model: .*model.backbone.weights="):
         load_weights(model, torchvision_vgg16[0])
 
 
 def test_misspelt_backbone_lists_the_valid_values():
     with pytest.raises(WeightsError, match="model.backbone.weights 'imagnet' is none of: imagenet, none, or the path"):
-        build_model(weights_backbone="imagnet")
+        new_cdinet(weights="imagnet")

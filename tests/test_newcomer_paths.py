@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from eval import evaluate_folders
-from models import CDINet
+from models import load_config
+from models.cdinet import CDINet
 from tests.conftest import FIXTURES
 from utils.cli import run_cli
-from utils.config import load_config
 from utils.errors import ConfigError, EvalError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import CDINet, ModelVariant
+from models.cdinet import CDINet, ModelVariant
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
 from utils.errors import ConfigError

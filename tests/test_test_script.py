@@ -13,7 +13,8 @@ import onnxruntime
 import pytest
 import torch
 
-from models import CDINet, load_weights
+from models import load_weights
+from models.cdinet import CDINet
 from tests.conftest import FIXTURES
 from utils.checkpoint import weights_export
 from utils.files import atomic_folder, atomic_write, atomic_write_bytes

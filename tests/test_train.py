@@ -14,9 +14,9 @@ import torch
 import train
 from bench.keyed_weights import keyed_official_state_dict
 from datasets.synthetic import generate
-from models import CDINet, WeightsError, load_weights
+from models import WeightsError, load_config, load_weights
+from models.cdinet import CDINet
 from utils.checkpoint import atomic_save, list_checkpoints
-from utils.config import load_config
 from utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,12 @@ import torch.nn.functional as F
 
 from datasets import RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
-from models import CDINet, ModelVariant, WeightsError, build_model, load_weights
-from models.cdinet import describe_model
+from models import WeightsError, load_config, load_weights
+from models.cdinet import CDINet, ModelVariant, describe_model
 from tests.conftest import FIXTURES
+from tests.helpers import new_cdinet
 from utils.checkpoint import weights_export
-from utils.config import AugmentConfig, load_config
+from utils.config import AugmentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (64, 128, 256, 512, 512)
@@ -110,12 +111,12 @@ def train_steps(model: torch.nn.Module, batch: dict, steps: int = 6) -> list[flo
 @pytest.mark.slow
 def test_variants_train_save_and_reload(variant, batch, tmp_path):
     torch.manual_seed(0)
-    model = build_model(variant=variant.to_dict())
+    model = new_cdinet(variant=variant.to_dict())
     losses = train_steps(model, batch)
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     path = tmp_path / "w.pth"
     torch.save(weights_export(model.state_dict(), {"model": {"modules": variant.to_dict()}}), path)
-    again = build_model(variant=variant)
+    again = new_cdinet(variant=variant)
     load_weights(again, path)
     model.eval(), again.eval()
     with torch.no_grad():
@@ -145,7 +146,7 @@ def test_ablation_configs_and_test_py_builds_the_trained_variant(tmp_path):
                                                      "--out", str(out)])
     assert test_script.main(args) == 0
     settings = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
-    assert settings["model"] == {"backbone": "vgg16", **variant.to_dict()}
+    assert settings["model"] == {"name": "cdinet", "backbone": {"name": "vgg16"}, "modules": variant.to_dict()}
 
 
 def test_torch_hub_loads_the_model_and_its_weights(tmp_path):
@@ -154,21 +155,22 @@ def test_torch_hub_loads_the_model_and_its_weights(tmp_path):
     source = CDINet(variant).eval()
     path = tmp_path / "w.pth"
     torch.save(weights_export(source.state_dict(), {"model": {"modules": variant.to_dict()}}), path)
-    model = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), ddr=False)
+    model = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), modules={"ddr": False})
     rgb, depth = torch.randn(1, 3, 32, 48), torch.randn(1, 1, 32, 48)
     with torch.no_grad():
         assert torch.equal(model(rgb, depth), source(rgb, depth))
     assert not model.training and model.variant == variant
     built_as_saved = torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path))
     assert built_as_saved.variant == variant  # the checkpoint's own config, without repeating it
-    with pytest.raises(WeightsError, match="holds DDR off .*asked for ddr=True"):
-        torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), ddr=True)
+    with pytest.raises(WeightsError, match="holds cdinet with options .*'ddr': False.*; asked for .*'ddr': True"):
+        torch.hub.load(str(ROOT), "cdinet", source="local", weights=str(path), modules={"ddr": True})
 
 
 def test_model_card_of_a_variant(capsys):
     from models import summary
 
-    assert summary.main(["--size", "32", "--runs", "1", "--modules", "rde=false", "fusion=add"]) == 0
+    assert summary.main(["--size", "32", "--runs", "1", "--set", "model.modules.rde=false",
+                         "--set", "model.modules.fusion=add"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("RDE off, fusion add, input 32x32")
     total = next(line for line in out.splitlines() if line.startswith("total"))

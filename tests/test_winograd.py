@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from inference import Predictor
-from models import CDINet, model_from_checkpoint
+from models import model_from_checkpoint
+from models.cdinet import CDINet
 from models.winograd import WinogradConv2d, convert_to_winograd, replace_convs
 from tests.conftest import FIXTURES, RELEASE_MAPS, load_test_script
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Protocol, Tuple, Union
 
 import yaml
 
@@ -25,55 +25,33 @@ INTERPOLATIONS = ("linear", "nearest", "cubic", "area")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 AUTO = "auto"  # invert_depth: as the depth polarity measured on the GT says
+DEFAULT_MODEL = "cdinet"
 
 
-def backbone_names() -> Tuple[str, ...]:
-    """The backbones ``models/backbones.py`` registers (imported when a config is checked)."""
-    from models.backbones import BACKBONES
+class ModelCatalog(Protocol):
+    """What checks the ``model`` section: the model registry (``models.registry``), handed in by
+    the caller, so this module stays free of the model package."""
 
-    return tuple(BACKBONES)
+    def import_modules(self, modules: List[str]) -> None: ...
+
+    def model_options(self, name: str, values: Dict[str, Any], where: str = "model") -> Dict[str, Any]: ...
+
+    def config_defaults(self, name: str) -> Dict[str, Any]: ...
 
 
 # ----------------------------------------------------------------------------- model
 @dataclass
-class BackboneConfig(Section):
-    """``model.backbone``. name: the backbone (vgg16 is the release's); weights: how both streams
-    start: ``imagenet`` (torchvision's weights, through its cache), ``none`` (random init) or the
-    path of a torchvision state-dict file of that backbone."""
-
-    key = "model.backbone"
-    name: str = option("vgg16", choices=backbone_names)
-    weights: str = option("imagenet")
-
-
-@dataclass(frozen=True)
-class ModulesConfig(Section):
-    """``model.modules``: the ablation switches (ours; docs/model.md "Ablation switches"); all on
-    is the release. fusion: how the two streams are joined where a switch is off."""
-
-    key = "model.modules"
-    rde: bool = option(True)
-    dse: bool = option(True)
-    ddr: bool = option(True)
-    fusion: str = option("concat", choices=("concat", "add"))
-
-
-@dataclass
 class ModelConfig(Section):
-    """``model``. init: full-model weights to fine-tune from (strict; optimizer fresh)."""
+    """``model``. name: a registered model (``python -m models --list``; default cdinet); init:
+    full-model weights to fine-tune from (strict; optimizer fresh). Every other key of ``model``
+    is an option of that model, declared and checked next to its code (docs/models.md)."""
 
     key = "model"
-    backbone: BackboneConfig = option(BackboneConfig)
+    name: str = option("cdinet")
     init: Optional[str] = option(None, kind=str)
-    modules: ModulesConfig = option(ModulesConfig)
 
-    @classmethod
-    def coerce(cls, values: Any, where: str) -> Any:
-        # Configs of ours written before the backbone could be chosen hold the VGG16 streams'
-        # weights as a string in model.backbone.
-        if isinstance(values, dict) and isinstance(values.get("backbone"), str):
-            return {**values, "backbone": {"name": "vgg16", "weights": values["backbone"]}}
-        return values
+
+COMMON_MODEL_KEYS = ("name", "init")
 
 
 # ----------------------------------------------------------------------------- data
@@ -102,26 +80,47 @@ class PreprocessConfig(Section):
 
 @dataclass
 class AugmentConfig(Section):
-    """``data.augment``: the training augmentation; the defaults are the release recipe.
+    """``data.augment``: the training augmentation; the defaults are the CDINet release recipe.
 
-    size: side of the square training input (a multiple of the backbone's stride, which the
-    model checks). flip: none / horizontal / vertical with probability 1/3 each. rotate_prob:
-    probability of a rotation by an angle in rotate_range (inclusive), an integer one with
-    integer_angles (the release's ``randint``). gt_nearest: nearest-neighbour GT in rotation and
-    resize (release: soft GT); binarize_gt: threshold GT at 0.5; normalize: ImageNet mean/std for
-    RGB, the release's depth mean/std (off: both in [0, 1]).
+    Order: flip, crop, rotation, colour, pepper, resize (BBS-Net's; CDINet's has no crop, colour
+    or pepper). size: side of the square training input (a multiple of the backbone's stride,
+    which the model checks). flip: ``three_way`` (none / horizontal / vertical, 1/3 each;
+    CDINet), ``horizontal`` (probability 0.5; BBS-Net) or ``none``; ``true`` / ``false`` (older
+    configs and checkpoints) read as ``three_way`` / ``none``. crop_border: a centred crop
+    removing 1..crop_border pixels of width and, drawn apart, of height (BBS-Net: 30; 0: off).
+    rotate_prob: probability of a rotation by an angle in rotate_range (inclusive), an integer
+    one with integer_angles (the releases' ``randint``). color_enhance: Pillow's brightness,
+    contrast, colour and sharpness on RGB, factors drawn from BBS-Net's grids. gt_pepper: the
+    share of GT pixels set to 0 or 255 (BBS-Net: 0.0015; 0: off). gt_nearest: nearest-neighbour
+    GT in rotation and resize (release: soft GT); binarize_gt: threshold GT at 0.5; normalize:
+    the model's mean/std (``models.spec.InputSpec``; off: RGB and depth in [0, 1]).
     """
 
     key = "data.augment"
     size: int = option(256, at_least=16)
-    flip: bool = option(True)
+    flip: str = option("three_way", choices=("three_way", "horizontal", "none"))
+    crop_border: int = option(0, at_least=0)
     rotate_prob: float = option(0.2, at_least=0.0, at_most=1.0)
     rotate_range: Tuple[Union[int, float], Union[int, float]] = option((-15, 14), kind=(list, tuple))
     integer_angles: bool = option(True)
     rotate_interpolation: str = option("cubic", choices=INTERPOLATIONS)
     gt_nearest: bool = option(False)
     binarize_gt: bool = option(False)
+    color_enhance: bool = option(False)
+    gt_pepper: float = option(0.0, at_least=0.0, at_most=1.0)
     normalize: bool = option(True)
+
+    @classmethod
+    def coerce(cls, values: Any, where: str) -> Any:
+        # flip was a switch before it named a recipe: true was CDINet's three-way flip.
+        if isinstance(values, dict) and isinstance(values.get("flip"), bool):
+            return {**values, "flip": "three_way" if values["flip"] else "none"}
+        return values
+
+    def __post_init__(self) -> None:
+        if isinstance(self.flip, bool):  # AugmentConfig(flip=False) in code, as from_dict reads it
+            self.flip = self.coerce({"flip": self.flip}, self.where)["flip"]
+        super().__post_init__()
 
     def check(self) -> None:
         low_high = tuple(self.rotate_range)
@@ -242,12 +241,32 @@ class LogConfig(Section):
 
 
 @dataclass
+class LossConfig(Section):
+    """``loss``: the training loss on each output of the model (a model with deep supervision
+    returns several; docs/models.md). kind: ``bce`` (BCE with logits, mean; the release's of
+    CDINet and BBS-Net) or ``bce_iou`` (pixel-weighted BCE + weighted IoU, F3Net's structure
+    loss; ours). weights: one per output (null: 1 each)."""
+
+    key = "loss"
+    kind: str = option("bce", choices=("bce", "bce_iou"))
+    weights: Optional[List[float]] = option(None, kind=(list, tuple))
+
+    def check(self) -> None:
+        if self.weights is not None and not all(isinstance(w, (int, float)) and w >= 0 for w in self.weights):
+            raise ConfigError(f"loss.weights must be a list of numbers >= 0 (one per model output), "
+                              f"got {self.weights!r}")
+
+
+@dataclass
 class RunConfig(Section):
-    """The whole config: one field per section."""
+    """The whole config but ``model`` (checked by the model's own section): one field per section.
+    imports: modules imported before the model is built (out-of-tree models that register
+    themselves, docs/models.md "A model in your own repository")."""
 
     key = ""
-    model: ModelConfig = option(ModelConfig)
+    imports: List[str] = option([], kind=(list, tuple))
     data: DataConfig = option(DataConfig)
+    loss: LossConfig = option(LossConfig)
     optim: OptimConfig = option(OptimConfig)
     train: TrainConfig = option(TrainConfig)
     val: ValConfig = option(ValConfig)
@@ -273,8 +292,16 @@ def read_yaml_chain(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
     if base is None:
         return data
     merged = read_yaml_chain(path.parent / base, _seen + (path,))
+    if model_name(data) not in (None, model_name(merged) or DEFAULT_MODEL):
+        merged.pop("model", None)  # another model: the base's model options are not its own
     merge_into(merged, data)
     return merged
+
+
+def model_name(values: Dict[str, Any]) -> Optional[str]:
+    """``model.name`` of a (partial) config, or None where it does not say."""
+    model = values.get("model")
+    return model.get("name") if isinstance(model, dict) else None
 
 
 def merge_into(target: Dict[str, Any], update: Dict[str, Any]) -> None:
@@ -329,26 +356,50 @@ def _child(node: Any, part: str, key: str, where: str) -> Any:
     return node[part]
 
 
-def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config") -> Dict[str, Any]:
-    """Defaults <- ``values`` (a file chain, or the config saved in a checkpoint) <- overrides,
-    checked section by section; keys the sections gained since ``values`` was written take their
-    defaults (the release's). Returns the config as plain values."""
+def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config", *,
+                     models: ModelCatalog) -> Dict[str, Any]:
+    """Defaults <- the model's own defaults (its input size and pixel path, ``models``) <-
+    ``values`` (a file chain, or the config saved in a checkpoint) <- overrides, checked section
+    by section; ``model.*`` by the section of ``model.name``. Keys the sections gained since
+    ``values`` was written take their defaults (the release's). An override of ``model.name``
+    starts that model's options from its defaults. Returns the config as plain values."""
+    values = copy.deepcopy(values)
+    name_overrides = [item for item in overrides if item.split("=", 1)[0].strip() == "model.name"]
+    if name_overrides:
+        name = yaml.safe_load(name_overrides[-1].split("=", 1)[1])
+        if name != model_name(values):
+            values["model"] = {key: value for key, value in (values.get("model") or {}).items()
+                               if key in COMMON_MODEL_KEYS}
+        values.setdefault("model", {})["name"] = name
     try:
-        config = RunConfig.from_dict(values).to_dict()  # unknown keys of the file
+        config = _resolved(values, models)
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
-    apply_overrides(config, overrides)
-    return RunConfig.from_dict(config).to_dict()
+    apply_overrides(config, [item for item in overrides if item not in name_overrides])
+    return _resolved(config, models)
 
 
-def load_config(path: str | Path, overrides: List[str] = ()) -> Dict[str, Any]:
+def _resolved(values: Dict[str, Any], models: ModelCatalog) -> Dict[str, Any]:
+    """``values`` over the defaults of every section and of the model it names, checked."""
+    values = dict(values)
+    model = values.pop("model", None) or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"model: expected a mapping, got {model!r}")
+    run = RunConfig.from_dict({"imports": values.get("imports", [])})
+    models.import_modules(run.imports)
+    common = ModelConfig.from_dict({key: model[key] for key in COMMON_MODEL_KEYS if key in model})
+    options = {key: value for key, value in model.items() if key not in COMMON_MODEL_KEYS}
+    merged = RunConfig().to_dict()
+    merge_into(merged, models.config_defaults(common.name))
+    merge_into(merged, values)
+    config = RunConfig.from_dict(merged).to_dict()
+    return {"imports": config.pop("imports"),
+            "model": {**common.to_dict(), **models.model_options(common.name, options)}, **config}
+
+
+def load_config(path: str | Path, overrides: List[str] = (), *, models: ModelCatalog) -> Dict[str, Any]:
     """The resolved config of a YAML file (and its ``_base_`` chain) and command-line overrides."""
-    return config_from_dict(read_yaml_chain(Path(path)), overrides, where=str(path))
-
-
-def backbone_settings(model_section: Dict[str, Any]) -> Dict[str, Any]:
-    """``model.backbone`` of a (possibly partial or older) ``model`` section, as ``{name, weights}``."""
-    return ModelConfig.from_dict(model_section).backbone.to_dict()
+    return config_from_dict(read_yaml_chain(Path(path)), overrides, where=str(path), models=models)
 
 
 def save_config(config: Dict[str, Any], path: Path) -> None:

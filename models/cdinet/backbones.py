@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Tuple
 import torch
 from torch import nn
 
-from utils.errors import ConfigError, InputShapeError
+from utils.errors import ConfigError
 
 from .stages import FiveStages
 from .vgg import VGG16Features, load_torchvision_vgg16
@@ -47,12 +47,6 @@ class BackboneSpec:
     def input_multiple(self) -> int:
         """The stride of level 5 (level 1's, halved four times): H and W must be multiples of it."""
         return self.first_stride * 16
-
-    def check_input_size(self, size: int, option: str, model: str = "") -> None:
-        """The one input-size rule; ``option`` names the setting in the error (``--size``, ...)."""
-        if size % self.input_multiple:
-            raise InputShapeError(f"{option} must be a multiple of {self.input_multiple} for "
-                                  f"{model or self.title}, got {size}")
 
 
 BACKBONES: Dict[str, BackboneSpec] = {

@@ -18,19 +18,25 @@ All on is the release's CDINet, layer for layer and key for key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any
 
-from utils.config import ModulesConfig
+from utils.options import Section, option
 
 
 @dataclass(frozen=True)
-class ModelVariant(ModulesConfig):
-    """The switches of ``model.modules`` (keys, defaults and allowed values: ``ModulesConfig``),
-    with what the model and its cards need to know about them."""
+class ModelVariant(Section):
+    """``model.modules``: the ablation switches (ours); all on is the release. fusion: how the
+    two streams are joined where a switch is off."""
+
+    key = "model.modules"
+    rde: bool = option(True)
+    dse: bool = option(True)
+    ddr: bool = option(True)
+    fusion: str = option("concat", choices=("concat", "add"))
 
     @classmethod
-    def from_dict(cls, values: Dict[str, Any] | None, where: str | None = None) -> "ModelVariant":
-        return super().from_dict(dict(values or {}), where)
+    def coerce(cls, values: Any, where: str) -> Any:
+        return {} if values is None else values  # None: the release
 
     @property
     def is_release(self) -> bool:

@@ -18,12 +18,17 @@ from torch import nn
 
 from utils.errors import InputShapeError
 
+from ..spec import InputSpec
 from .backbones import BACKBONES, make_backbone
 from .decoder import DDR, upsample2x
 from .interaction import DSE, RDE, Fuse
 from .variant import ModelVariant
 
 DECODER_WIDTHS = (64, 128, 256, 512, 512)  # VGG16's five levels, which the DDR decoder takes
+
+# When the Winograd form pays back on a CPU (docs/performance.md, "Inference"): its conversion
+# (seconds) against the time it saves per 256x256 image, measured for CDINet on VGG16.
+WINOGRAD_PAYBACK = {"conversion_seconds": 1.5, "saving_per_image_256": 0.35}
 
 
 def describe_model(variant: ModelVariant, backbone: str) -> str:
@@ -71,9 +76,16 @@ class CDINet(nn.Module):
         self.rgb_backbone = make_backbone(backbone)
         self.depth_backbone = make_backbone(backbone)
         self.backbone_name = backbone
+        # What the registry records of a model it builds; set here too for CDINet(...) built directly.
+        self.model_name = "cdinet"
+        self.model_options = {"backbone": {"name": backbone, "weights": "none"}, "modules": variant.to_dict()}
         widths = [info["num_chs"] for info in self.rgb_backbone.feature_info]
         self.first_stride = self.rgb_backbone.feature_info[0]["reduction"]
         self.input_multiple = self.rgb_backbone.spec.input_multiple
+        # The release's pixel path (the default InputSpec), at this backbone's deepest stride.
+        self.input_spec = InputSpec(multiple=self.input_multiple)
+        # The Winograd backend's payback was measured on the VGG16 streams only (inference.backends).
+        self.winograd_payback = WINOGRAD_PAYBACK if backbone == "vgg16" else None
         for level in (1, 2):
             self.add_module(f"rde{level}" if variant.rde else f"fuse{level}",
                             RDE(widths[level - 1]) if variant.rde else Fuse(widths[level - 1], variant.fusion))
@@ -88,11 +100,6 @@ class CDINet(nn.Module):
 
     def describe(self) -> str:
         return describe_model(self.variant, self.backbone_name)
-
-    def check_input_size(self, size: int, option: str) -> None:
-        """A side of ``size`` must be a multiple of ``input_multiple`` (``BackboneSpec``'s rule);
-        ``option`` names the setting in the error (``--size``, ``data.augment.size``)."""
-        self.rgb_backbone.spec.check_input_size(size, option, self.describe())
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # the ONNX export traces with example shapes

@@ -1,0 +1,38 @@
+"""CDINet's config options (``model.backbone``, ``model.modules``), checked by the schema machinery."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from utils.options import Section, option
+
+from .backbones import BACKBONES
+from .variant import ModelVariant
+
+
+@dataclass
+class BackboneConfig(Section):
+    """``model.backbone``. name: the backbone (vgg16 is the release's); weights: how both streams
+    start: ``imagenet`` (torchvision's weights, through its cache), ``none`` (random init) or the
+    path of a torchvision state-dict file of that backbone."""
+
+    key = "model.backbone"
+    name: str = option("vgg16", choices=lambda: tuple(BACKBONES))
+    weights: str = option("imagenet")
+
+
+@dataclass
+class CDINetOptions(Section):
+    """CDINet's part of ``model``: the backbone and the ablation switches (``modules``)."""
+
+    key = "model"
+    backbone: BackboneConfig = option(BackboneConfig)
+    modules: ModelVariant = option(ModelVariant)
+
+    @classmethod
+    def coerce(cls, values: Any, where: str) -> Any:
+        # Configs of ours written before the backbone could be chosen hold the VGG16 streams'
+        # weights as a string in model.backbone.
+        if isinstance(values, dict) and isinstance(values.get("backbone"), str):
+            return {**values, "backbone": {"name": "vgg16", "weights": values["backbone"]}}
+        return values
