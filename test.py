@@ -183,7 +183,7 @@ def build_datasets(folders: Dict[str, Path], predictor: Predictor, args) -> Dict
     return datasets
 
 
-def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list) -> Dict[str, DepthDecision]:
+def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, model: str) -> Dict[str, DepthDecision]:
     """Per dataset: its measured depth polarity (where it has GT) and whether its depth is
     inverted; a warning line for each dataset whose setting the measurement contradicts."""
     decisions = {}
@@ -193,7 +193,7 @@ def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list) -> 
         dataset.set_invert_depth(decision.invert)
         warning = decision.warning(name, lambda invert: (
             f"pass --invert-depth {name} (or --invert-depth auto)" if invert
-            else f"leave {name} out of --invert-depth (or pass --invert-depth auto)"))
+            else f"leave {name} out of --invert-depth (or pass --invert-depth auto)"), model)
         if warning:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
     return decisions
@@ -278,7 +278,7 @@ def main(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, onnx_cache=args.onnx_cache)
     args.workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
     datasets = build_datasets(folders, predictor, args)
-    decisions = depth_decisions(datasets, args.invert_depth)
+    decisions = depth_decisions(datasets, args.invert_depth, describe(predictor.model))
     predictor.prepare(sum(len(dataset) for dataset in datasets.values()))  # an ONNX export happens here
     settings = predictor.settings()
     with ThreadPoolExecutor(max_workers=2) as pool:

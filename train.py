@@ -111,7 +111,7 @@ def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
             for entry in config["data"]["train"]]
 
 
-def decide_depth(sources: List[DatasetSource], announce: bool) -> Dict[str, Any]:
+def decide_depth(sources: List[DatasetSource], announce: bool, model: str) -> Dict[str, Any]:
     """Measure each training source's depth polarity (docs/datasets.md, "Depth polarity"), apply
     ``invert_depth: auto``, and warn where the setting contradicts the measurement. Returns the
     decisions for log.jsonl, by source index."""
@@ -122,7 +122,7 @@ def decide_depth(sources: List[DatasetSource], announce: bool) -> Dict[str, Any]
         source.invert_depth = decision.invert
         decisions[str(index)] = {"root": str(source.root), **decision.to_dict()}
         warning = decision.warning(f"data.train.{index} ({source.root})", lambda invert: (
-            f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})"))
+            f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})"), model)
         if warning and announce:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
     return decisions
@@ -148,11 +148,12 @@ def split_validation(names: List[str], config: Dict[str, Any]) -> List[int]:
 def build_datasets(config: Dict[str, Any], announce: bool = True):
     """Training subset (release augmentation), validation subset (test transform; empty with
     ``data.val_fraction: 0``, the release) and the depth decisions of the sources."""
+    entry = get_entry(config["model"]["name"])
     sources = resolve_sources(config)
-    depth = decide_depth(sources, announce)
+    depth = decide_depth(sources, announce, entry.title)
     augment = AugmentConfig.from_dict(config["data"]["augment"])
     preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
-    spec = get_entry(config["model"]["name"]).input_spec  # normalisation and depth channels
+    spec = entry.input_spec  # normalisation and depth channels
     train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess, spec),
                                 skip_bad=config["data"]["skip_bad"], skip_option="--set data.skip_bad=true")
     val_full = copy.copy(train_full)  # the same samples, read with the test-time transform

@@ -137,9 +137,10 @@ class DepthDecision:
         return {"invert": self.invert, "setting": self.setting, "decision": self.describe(),
                 "polarity": self.polarity.to_dict() if self.polarity is not None else "unverified (no GT)"}
 
-    def warning(self, dataset: str, fix: Callable[[bool], str]) -> Optional[str]:
+    def warning(self, dataset: str, fix: Callable[[bool], str], model: str = "CDINet") -> Optional[str]:
         """One line for the console when the setting contradicts the measurement, or ``auto``
-        could not decide; ``fix(invert)`` names the option that sets ``invert_depth`` to ``invert``."""
+        could not decide; ``fix(invert)`` names the option that sets ``invert_depth`` to ``invert``;
+        ``model`` is the title of the model the depth is fed to."""
         if self.polarity is None:
             return None if self.setting != AUTO else (
                 f"{dataset}: depth polarity unverified (no GT to measure it); depth used as stored")
@@ -150,7 +151,7 @@ class DepthDecision:
             return None
         now = "inverted" if self.invert else "used as stored"
         return (f"{dataset}: depth looks {self.polarity.verdict} ({self.polarity.evidence()}) but is {now}; "
-                f"CDINet expects near = bright: {fix(not self.invert)}")
+                f"{model} expects near = bright: {fix(not self.invert)}")
 
 
 def decide(setting: InvertSetting, polarity: Optional[Polarity]) -> DepthDecision:

@@ -114,8 +114,9 @@ def check_same_model(model: nn.Module, content: object, origin: str) -> None:
         return
     held = {"name": model.model_name, "options": architecture(model.model_options)}
     if saved != held:
-        raise WeightsError(f"{origin} holds {saved['name']} with options {saved['options']}; the model to load it "
-                           f"into is {describe(model)} ({model.model_name}, options {held['options']})")
+        title = get_entry(saved["name"]).title if saved["name"] in list_models() else saved["name"]
+        raise WeightsError(f"{origin} holds {title} ({saved['name']}, options {saved['options']}); the model to "
+                           f"load it into is {describe(model)} ({model.model_name}, options {held['options']})")
 
 
 def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:

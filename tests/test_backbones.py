@@ -15,7 +15,6 @@ import torchvision
 import train
 from models import InputShapeError, WeightsError, config_from_dict, load_config, load_weights
 from models.cdinet import CDINet, ModelVariant
-from models.cdinet.backbones import BACKBONES
 from tests.conftest import FIXTURES
 from tests.helpers import new_cdinet
 from tests.test_variants import VARIANTS, expected_parameters, train_steps
@@ -162,9 +161,8 @@ def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
     model.eval(), again.eval()
     with torch.no_grad():
         assert torch.equal(model(batch["rgb"], batch["depth"]), again(batch["rgb"], batch["depth"]))
-    title = BACKBONES[name].title
-    with pytest.raises(WeightsError, match=f"holds CDINet on {title} \\(backbone {name}, .* is CDINet "
-                                           f"\\(release\\) \\(backbone vgg16"):
+    with pytest.raises(WeightsError, match=f"holds CDINet \\(cdinet, options .*'name': '{name}'.* is CDINet "
+                                           f"\\(release\\) \\(cdinet, options .*'name': 'vgg16'"):
         load_weights(CDINet(), path)
 
 

@@ -65,7 +65,7 @@ def test_parameter_counts_match_release():
 
 
 def test_macs_at_256_match_release_figure(model):
-    """docs/model.md "Parameters and compute": about 95.9 GMACs (191.8 GFLOPs) per 256x256 image, of which the semantic
+    """docs/cdinet.md "Parameters and compute": about 95.9 GMACs (191.8 GFLOPs) per 256x256 image, of which the semantic
     blocks' 1x1 reductions run on the concatenation at the skip's resolution. Ours reduce each
     higher skip at its own resolution (models/decoder.py, the same function): the difference,
     counted here from the layer shapes, is the only one."""

@@ -109,6 +109,51 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def imported_dotted(path: Path) -> set[str]:
+    """Full dotted names of the absolute imports of ``path``, relative ones resolved."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names.add(module)
+            names |= {f"{module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def sources_under(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_layers_import_downwards_only():
+    """utils/ imports nothing of models/ (a config is validated without torch's model code);
+    models/ imports neither datasets/ nor eval/."""
+    for path in sources_under("utils"):
+        assert not {m for m in imported_dotted(path) if m.split(".")[0] == "models"}, path
+    for path in sources_under("models"):
+        assert not {m for m in imported_dotted(path) if m.split(".")[0] in ("datasets", "eval")}, path
+
+
+def test_no_module_outside_a_model_names_it():
+    """A model is its own file or package under models/: the composing code (train.py, test.py,
+    inference/, datasets/, eval/, utils/, the rest of models/) reaches it through the registry."""
+    model_modules = {f"models.{p.stem if p.suffix else p.name}" for p in (ROOT / "models").iterdir()
+                     if (p / "__init__.py" if p.is_dir() else p).is_file() and p.name != "registry.py"
+                     and "@register_model" in (p / "__init__.py" if p.is_dir() else p).read_text()}
+    assert model_modules == {"models.cdinet", "models.bbsnet"}
+    composing = [ROOT / "train.py", ROOT / "test.py", ROOT / "hubconf.py"] + [
+        p for folder in ("inference", "datasets", "eval", "utils", "models") for p in sources_under(folder)]
+    own_files = [ROOT / "models" / name.split(".")[1] for name in model_modules]
+    for path in composing:
+        if any(path.is_relative_to(own) or path == own.with_suffix(".py") for own in own_files):
+            continue
+        named = {m for m in imported_dotted(path) if any(m == n or m.startswith(n + ".") for n in model_modules)}
+        assert not named, (path, named)
+
+
 def test_benchmarks_and_the_library_import_no_test_module():
     assert {p.relative_to(ROOT).as_posix() for p in SOURCES if "tests" in imported_modules(p)} == set()
 
@@ -135,6 +180,6 @@ def test_a_clone_needs_nothing_beside_it_and_readme_is_a_front_door():
                 if (ROOT / name).is_file() and needle in (ROOT / name).read_text(errors="ignore")]
     assert mentions == []
     assert (ROOT / "README.md").stat().st_size <= 15 * 1024
-    for doc in ("model", "pixel-path", "training", "datasets", "inference", "metrics", "evaluation", "performance",
-                "development"):
+    for doc in ("models", "cdinet", "bbsnet", "pixel-path", "training", "datasets", "inference", "metrics",
+                "evaluation", "performance", "development"):
         assert f"docs/{doc}.md" in tracked

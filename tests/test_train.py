@@ -99,11 +99,11 @@ def test_interrupt_mid_epoch_then_resume_gives_identical_weights(data_root, tmp_
     run_dir = tmp_path / "run"
     real_loss, calls = train.compute_loss, {"n": 0}
 
-    def interrupt_in_second_epoch(logits, gt):
+    def interrupt_in_second_epoch(outputs, gt, loss):
         calls["n"] += 1
         if calls["n"] == 4:  # epoch 2, second batch
             raise KeyboardInterrupt
-        return real_loss(logits, gt)
+        return real_loss(outputs, gt, loss)
 
     monkeypatch.setattr(train, "compute_loss", interrupt_in_second_epoch)
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=2")) == 130
@@ -131,7 +131,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, mo
     run_dir = tmp_path / "run"
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=1")) == 0
     good = list_checkpoints(run_dir)
-    monkeypatch.setattr(train, "compute_loss", lambda logits, gt: (logits * float("nan")).mean())
+    monkeypatch.setattr(train, "compute_loss", lambda outputs, gt, loss: (outputs * float("nan")).mean())
     resumed = tiny_args(data_root, run_dir, "train.epochs=2")
     resumed.resume, resumed.allow_changes = "latest", True
     with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2, step 3"):

@@ -1,5 +1,5 @@
 """Ablation switches (model.modules): every combination builds, runs, trains, saves and reloads;
-parameter counts equal a count written here from the layer shapes of docs/model.md."""
+parameter counts equal a count written here from the layer shapes of docs/cdinet.md."""
 from __future__ import annotations
 
 import importlib.util
@@ -36,7 +36,7 @@ VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
 
 
 def expected_parameters(v: ModelVariant, widths=WIDTHS, backbone: int | None = None) -> int:
-    """Counted from the architecture's description (docs/model.md), not from the implementation.
+    """Counted from the architecture's description (docs/cdinet.md), not from the implementation.
     ``widths``/``backbone``: another backbone's level widths and parameters per stream; the
     levels whose width is not VGG16's get a 1x1 adapter (bias) to it."""
     total = 2 * (sum(conv(a, b, 3) for a, b in VGG16_CONVS) if backbone is None else backbone)

@@ -331,7 +331,7 @@ def apply_overrides(config: Dict[str, Any], overrides: Iterable[str]) -> None:
             _child(node, last, key, key)
             last = int(last)
         elif not isinstance(node, dict) or last not in node:
-            raise ConfigError(f"--set {key}: unknown config key '{key}'")
+            raise ConfigError(f"--set {key}: unknown config key '{key}'{_known(node)}")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -352,8 +352,13 @@ def _child(node: Any, part: str, key: str, where: str) -> Any:
                               f"(or replace the whole list: --set {where.rsplit('.', 1)[0]}=[...])")
         return node[int(part)]
     if not isinstance(node, dict) or not isinstance(node.get(part), (dict, list)):
-        raise ConfigError(f"--set {key}: unknown config key '{where}'")
+        raise ConfigError(f"--set {key}: unknown config key '{where}'{_known(node)}")
     return node[part]
+
+
+def _known(node: Any) -> str:
+    """`` (known here: a, b, c)`` for a mapping, the keys an override at that level may name."""
+    return f" (known here: {', '.join(node)})" if isinstance(node, dict) and node else ""
 
 
 def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config", *,

@@ -5,7 +5,7 @@
     model = create_model("cdinet", pretrained=True)                  # streams from ImageNet VGG16
     model = create_model("cdinet", backbone={"name": "resnet50"}, modules={"ddr": False})
 
-``network.py`` is the model (docs/model.md), ``backbones.py`` / ``vgg.py`` / ``stages.py`` its
+``network.py`` is the model (docs/cdinet.md), ``backbones.py`` / ``vgg.py`` / ``stages.py`` its
 streams, ``interaction.py`` RDE and DSE, ``decoder.py`` DDR, ``variant.py`` the ablation
 switches, ``keys.py`` the release's checkpoint layout, ``pretrained.py`` the ImageNet init.
 """
@@ -34,7 +34,7 @@ CARDS = (
 
 @register_model(options=CDINetOptions, input_spec=InputSpec(), title="CDINet",
                 official=OfficialLayout(OFFICIAL_PREFIXES, convert_official),
-                source="GitHub release of Zhang et al. (CDINet.pth; docs/model.md)", cards=CARDS)
+                source="GitHub release of Zhang et al. (CDINet.pth; docs/cdinet.md)", cards=CARDS)
 def cdinet(pretrained: bool = False, backbone: Optional[Dict[str, Any]] = None,
            modules: Optional[Dict[str, Any]] = None) -> CDINet:
     """CDINet on ``backbone["name"]`` with the ablation switches ``modules`` (default: the

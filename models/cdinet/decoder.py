@@ -3,7 +3,7 @@
 The main path upsamples with bilinear x2 (align_corners=True). At each level a *semantic
 block* concatenates all higher-level skips, upsampled with ``F.interpolate``'s default nearest
 mode, squeezes them with a 1x1 conv and a 3x3 conv into a map S_k, and modulates the skip:
-short_k = S_k * f_k + f_k (no sigmoid). Exact layer list: docs/model.md, "DDR decoder".
+short_k = S_k * f_k + f_k (no sigmoid). Exact layer list: docs/cdinet.md, "DDR decoder".
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class SemanticBlock(nn.Module):
     exactly in real arithmetic: each higher skip is reduced at its own, coarser resolution and
     only the ``out_channels``-wide result is upsampled, instead of upsampling and concatenating
     up to 1408 channels at the skip's resolution (at level 1, 369 MB per 256x256 image): the
-    release network runs 1.5x faster on a 2-core CPU (docs/model.md, "Semantic-block reduction order"). Only the float
+    release network runs 1.5x faster on a 2-core CPU (docs/cdinet.md, "Semantic-block reduction order"). Only the float
     summation order differs: logits within 4.1e-6 of the concatenation at 256x256 with the
     keyed weights (tests/test_models.py checks the authors' logits).
     """

@@ -5,7 +5,7 @@
 - ``DSE`` (Depth-induced Semantic Enhancement) at levels 3-5: depth's spatial and channel
   attention refine the RGB stream's semantics.
 
-Exact wiring from the authors' release; see docs/model.md, "RDE" and "DSE".
+Exact wiring from the authors' release; see docs/cdinet.md, "RDE" and "DSE".
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The release's top-level modules are ``vgg_r``, ``vgg_d``, ``rde_layer*``, ``dse_layer*``,
 ``conv_mid`` and ``ddr`` (tests/fixtures/reference/cdinet_official_keys.tsv); each rule below maps
-one family of its keys to ours (docs/model.md, "Encoder wiring").
+one family of its keys to ours (docs/cdinet.md, "Encoder wiring").
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Zhang, Cong, Kwong et al., ACM MM 2021 (arXiv:2108.01971). Two VGG16 streams (RGB and depth,
 not shared) interact discrepantly: RGB refines depth's details at levels 1-2 (RDE), depth
 refines RGB's semantics at levels 3-5 (DSE); the DDR decoder densely reuses all higher-level
-skips. The wiring, layer for layer, is the authors' release (docs/model.md, "Encoder wiring").
+skips. The wiring, layer for layer, is the authors' release (docs/cdinet.md, "Encoder wiring").
 
 Other backbones (ours, ``models/backbones.py``): RDE and DSE work at the backbone's own widths;
 a 1x1 convolution (``adapt<k>``, with bias, no activation) maps each level whose width differs

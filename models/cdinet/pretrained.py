@@ -1,7 +1,7 @@
 """CDINet's start weights: both streams from the backbone's ImageNet classifier (torchvision).
 
 The release copies torchvision's ImageNet VGG16 into both streams (its max-pooling weights in an
-average-pooling network, docs/model.md "ImageNet initialisation"); the other backbones do the
+average-pooling network, docs/cdinet.md "ImageNet initialisation"); the other backbones do the
 same with their own torchvision classifier. Everything else keeps PyTorch's default init.
 """
 from __future__ import annotations

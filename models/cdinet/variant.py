@@ -1,7 +1,7 @@
 """Which of CDINet's three ideas a model uses: our ablation switches (not the paper's table).
 
 The paper's own ablation study could not be read for this project, so these are definitions of
-this project, documented in docs/model.md "Ablation switches":
+this project, documented in docs/cdinet.md "Ablation switches":
 
 - ``rde=False``: no RGB-induced detail enhancement. The depth stream goes on unchanged at
   levels 1-2; the decoder skips 1-2 are ``fuse(F_r, F_d)``.

@@ -2,7 +2,7 @@
 
 The authors' release (backbone/VGG.py, L25) pools with ``nn.AvgPool2d(2, 2)`` between blocks,
 although the ImageNet weights copied into it were trained with max pooling. This module keeps
-that choice so released weights compute the same function (docs/model.md, "Backbone").
+that choice so released weights compute the same function (docs/cdinet.md, "Backbone").
 
 Layout follows torchvision/timm: 13 3x3 convolutions (padding 1, bias, ReLU) in five stages of
 2, 2, 3, 3, 3 convolutions; stages 2-5 start with the pooling; no pooling after stage 5, no
