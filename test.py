@@ -55,7 +55,7 @@ from tqdm import tqdm
 from datasets import DatasetSource, RGBDSODDataset
 from datasets.polarity import AUTO, DepthDecision, decide, measure_polarity
 from inference import BACKENDS, Predictor
-from models import describe, model_from_checkpoint
+from models import describe, get_entry, model_from_checkpoint
 from models.export import export_onnx, onnx_difference
 from utils.cli import non_negative_int, positive_int, run_cli
 from utils.config import AMP_MODES, DEVICES, PreprocessConfig
@@ -278,7 +278,7 @@ def main(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, onnx_cache=args.onnx_cache)
     args.workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
     datasets = build_datasets(folders, predictor, args)
-    decisions = depth_decisions(datasets, args.invert_depth, describe(predictor.model))
+    decisions = depth_decisions(datasets, args.invert_depth, get_entry(predictor.model.model_name).title)
     predictor.prepare(sum(len(dataset) for dataset in datasets.values()))  # an ONNX export happens here
     settings = predictor.settings()
     with ThreadPoolExecutor(max_workers=2) as pool:

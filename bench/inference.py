@@ -1,24 +1,31 @@
-"""Inference speed of CDINet per backend and precision: model only and test.py end to end.
+"""Inference speed of a registered model per backend and precision: model only and test.py end to end.
 
+- the model: ``--model`` (default ``cdinet``), any registered model with a release-style
+  baseline here (``RELEASES``: CDINet, BBS-Net), at its release size (``--size``, default the
+  model's input spec: CDINet 256, BBS-Net 352);
 - model only: median seconds per forward pass on a random batch, per setting (PyTorch fp32,
   fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 and the Winograd form on
   the CPU);
 - end to end: ``test.py`` on real-size images (the DES fixtures of tests/fixtures when present,
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
   in images/s, for each setting and batch size;
-- side by side, a release-style pipeline: the release's test loop (PIL decoding and
-  torchvision transforms per image, batch 1, ``torch.no_grad``, fp32, default memory format,
-  ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's network computed
-  as the release does (``bench/release_reference.py``), the baseline of the ratios and of the
-  map differences (max and 99th percentile, in gray levels);
+- side by side, a release-style pipeline: the release's test loop (CDINet_test.py,
+  BBSNet_test.py: PIL decoding and torchvision transforms per image, batch 1, ``torch.no_grad``,
+  fp32, default memory format, ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the
+  release's network computed as the release does (CDINet: ``bench/release_reference.py``;
+  BBS-Net: ``models/bbsnet.py``'s ``BBSNet``, the release's network module for module), the
+  baseline of the ratios and of the map differences (max and 99th percentile, in gray levels);
 - every rate also as GFLOP/s (2 x the network's multiply-accumulates per image, the release's own
   count for its loop) and as a share of the machine's fp32 GEMM peak, measured in the same run
   (``bench.common.gemm_peak``): how close to the hardware's limit each pipeline is;
 - weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
-  (deterministic, untrained), or ``--checkpoint``. The JSON records the CPU model and flags
-  (``bench.common.machine``).
+  (deterministic, untrained; BBS-Net's with the ``module.`` prefix of their file), or
+  ``--checkpoint`` (weights of ``--model``). The JSON records the CPU model and flags
+  (``bench.common.machine``) and each row's model.
 
-    python -m bench.inference                        # CPU, 256x256
+    python -m bench.inference                        # CDINet, CPU, 256x256
+    python -m bench.inference --model bbsnet         # BBS-Net, CPU, 352x352
+    python -m bench.inference --model bbsnet --images 2 --batch-sizes 1 --repeats 1   # a quick look
     python -m bench.inference --device cuda --batch-sizes 1 8 32 --images 200
 """
 from __future__ import annotations
@@ -29,8 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -42,9 +50,73 @@ SETTINGS = {  # --settings key: (label, test.py flags)
     "torch-cl": ("torch fp32 + channels_last", ["--backend", "torch", "--channels-last"]),
     "torch-bf16": ("torch bf16 autocast + channels_last", ["--backend", "torch", "--amp", "bf16", "--channels-last"]),
     "ort": ("onnxruntime fp32", ["--backend", "onnxruntime"]),
-    "winograd": ("Winograd F(4x4,3x3) fp32 + channels_last (test.py's CPU default)", ["--backend", "winograd"]),
+    "winograd": ("Winograd F(4x4,3x3) fp32 + channels_last", ["--backend", "winograd"]),
 }
 CPU_ONLY = {"ort", "winograd"}
+WINOGRAD_DEFAULT = " (test.py's CPU default)"  # where the model's Winograd payback is measured (inference/backends.py)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the release-style baseline of a model needs of its release: their test script (the
+    loop's model), their checkpoint's name, its content filled with the keyed weights of a seed,
+    their depth transform's ``Normalize`` (``None``: ``ToTensor`` only) and their network as they
+    compute it: ``network(state, device)`` (authors' keys, no wrapper prefix) -> ``(rgb, depth)
+    -> map logits``."""
+
+    script: str
+    file_name: str
+    keyed_file: Callable[[int], dict]
+    depth_normalize: Optional[Tuple[Tuple[float, ...], Tuple[float, ...]]]
+    network: Callable[[dict, object], Callable]
+
+
+def _cdinet_keyed_file(seed: int) -> dict:
+    from bench.keyed_weights import keyed_official_state_dict
+
+    return keyed_official_state_dict(seed)
+
+
+def _bbsnet_keyed_file(seed: int) -> dict:
+    """As their DataParallel run saved BBSNet.pth: every key with a ``module.`` prefix."""
+    from bench.keyed_weights import bbsnet_official_state_dict
+
+    return {f"module.{key}": value for key, value in bbsnet_official_state_dict(seed).items()}
+
+
+def _cdinet_network(state: dict, device) -> Callable:
+    """``bench/release_reference.py``: the authors' operations in their order (e.g. the semantic
+    blocks' concatenation), on the weights as they are."""
+    from bench.release_reference import reference_forward
+
+    state = {key: value.to(device) for key, value in state.items()}
+    return lambda rgb, depth: reference_forward(state, rgb, depth)
+
+
+def _bbsnet_network(state: dict, device) -> Callable:
+    """``models/bbsnet.py``'s ``BBSNet``, the release's network module for module (tests/test_bbsnet.py),
+    loaded strictly as their ``model.load_state_dict``, default memory format; the map is the
+    second output (their ``_, res = model(image, depth)``)."""
+    from models.bbsnet import BBSNet
+
+    model = BBSNet()
+    model.load_state_dict(state, strict=True)
+    model = model.to(device).eval()
+    return lambda rgb, depth: model(rgb, depth)[1]
+
+
+RELEASES: Dict[str, Release] = {
+    "cdinet": Release("CDINet_test.py", "CDINet.pth", _cdinet_keyed_file, ((0.485,), (0.229,)), _cdinet_network),
+    "bbsnet": Release("BBSNet_test.py", "BBSNet.pth", _bbsnet_keyed_file, None, _bbsnet_network),
+}
+
+
+def release_of(name: str) -> Release:
+    """The release-style baseline of model ``name``; a model without one is a one-line error."""
+    if name not in RELEASES:
+        raise SystemExit(f"--model {name}: no release-style baseline in bench/inference.py (RELEASES has "
+                         f"{', '.join(sorted(RELEASES))})")
+    return RELEASES[name]
 
 
 def has_bf16_units() -> bool:
@@ -54,13 +126,16 @@ def has_bf16_units() -> bool:
     return any(flag in machine().get("cpu_simd", []) for flag in ("avx512_bf16", "amx_bf16"))
 
 
-def settings_for(args) -> dict:
+def settings_for(args, winograd_default: bool = True) -> dict:
     """``{label: flags}`` of the settings to measure on ``args.device``: ``--settings``, else all
-    of them except onnxruntime off the CPU and bf16 on a CPU without bf16 units."""
+    of them except onnxruntime off the CPU and bf16 on a CPU without bf16 units. The Winograd
+    label says it is test.py's CPU default where it is (``winograd_default``: the model's
+    Winograd payback is measured, as CDINet's on VGG-16)."""
     on_cpu = args.device == "cpu"
     default = [key for key in SETTINGS if key != "torch-bf16" or not on_cpu or has_bf16_units()]
     keys = [key for key in args.settings or default if on_cpu or key not in CPU_ONLY]
-    return {SETTINGS[key][0]: SETTINGS[key][1] for key in keys}
+    return {SETTINGS[key][0] + (WINOGRAD_DEFAULT if key == "winograd" and winograd_default else ""): SETTINGS[key][1]
+            for key in keys}
 
 
 def model_only(model, size: int, batch: int, device_name: str, setting: str, repeats: int, onnx_path: Path) -> float:
@@ -72,7 +147,8 @@ def model_only(model, size: int, batch: int, device_name: str, setting: str, rep
     from utils.runtime import autocast_context, channels_last_if
 
     device = torch.device(device_name)
-    rgb, depth = torch.randn(batch, 3, size, size), torch.randn(batch, 1, size, size)
+    rgb = torch.randn(batch, 3, size, size)
+    depth = torch.randn(batch, model.input_spec.depth_channels, size, size)
     if setting.startswith("onnxruntime"):
         runtime = OnnxRuntimeModel(onnx_path)
         return batch / median_seconds(lambda: runtime(rgb, depth), repeats=repeats, warmup=1)
@@ -112,30 +188,41 @@ def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
     return tmp / "syn" / "test", "SYN"
 
 
-def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path, device_name: str) -> float:
-    """Images/s of the release's per-image test loop (CDINet_test.py's structure) around the
-    release's network as the release computes it: ``bench/release_reference.py`` (the authors'
-    operations in their order, e.g. the semantic blocks' concatenation) with the checkpoint's
-    weights in the authors' key layout."""
+def release_state(model_name: str, checkpoint: Path) -> dict:
+    """The checkpoint's weights in the authors' key layout (wrapper prefixes stripped); another
+    layout is a one-line error."""
+    from models import get_entry
+    from models.weights import extract_state_dict, strip_wrapper_prefixes
+    from utils.checkpoint import read_checkpoint
+
+    entry = get_entry(model_name)
+    state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
+    if entry.official is None or not entry.official.matches(state):
+        raise SystemExit(f"--checkpoint {checkpoint}: the release-style baseline needs the authors' key layout "
+                         f"({release_of(model_name).file_name})")
+    return state
+
+
+def release_style(model_name: str, root: Path, name: str, checkpoint: Path, size: int, out: Path,
+                  device_name: str) -> float:
+    """Images/s of the release's per-image test loop (their ``CDINet_test.py`` / ``BBSNet_test.py``
+    structure) around the release's network as the release computes it (``Release.network``)
+    with the checkpoint's weights in the authors' key layout. The maps are resized to the RGB
+    image's size, which their loops read from the GT (the same size on these data)."""
     import torch
     import torch.nn.functional as F
     from PIL import Image
     from torchvision import transforms
 
-    from bench.release_reference import reference_forward
-    from models.weights import extract_state_dict, is_official_layout, strip_wrapper_prefixes
-    from utils.checkpoint import read_checkpoint
-
+    release = release_of(model_name)
     device = torch.device(device_name)
-    state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
-    if not is_official_layout(state):
-        raise SystemExit(f"--checkpoint {checkpoint}: the release-style baseline needs the authors' key layout "
-                         f"(CDINet.pth)")
-    state = {key: value.to(device) for key, value in state.items()}
+    network = release.network(release_state(model_name, checkpoint), device)
     rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
                                         transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    depth_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
-                                          transforms.Normalize([0.485], [0.229])])
+    depth_steps = [transforms.Resize((size, size)), transforms.ToTensor()]
+    if release.depth_normalize is not None:
+        depth_steps.append(transforms.Normalize(*(list(values) for values in release.depth_normalize)))
+    depth_transform = transforms.Compose(depth_steps)
     out.mkdir(parents=True)
     images = sorted((root / name / "RGB").iterdir())
     start = time.perf_counter()
@@ -144,7 +231,7 @@ def release_style(root: Path, name: str, checkpoint: Path, size: int, out: Path,
             rgb = Image.open(path).convert("RGB")
             depth = Image.open(next((root / name / "depth").glob(f"{path.stem}.*"))).convert("L")
             inputs = rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device)
-            logits = reference_forward(state, *inputs)
+            logits = network(*inputs)
             res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
             res = res[0, 0].cpu().numpy()
             res = (res - res.min()) / (res.max() - res.min() + 1e-8)
@@ -162,20 +249,20 @@ def map_difference(maps: dict, reference: dict) -> str:
     return f"max {int(diff.max())}, p99 {int(np.percentile(diff, 99))} gray levels"
 
 
-def release_macs(checkpoint: Path, size: int) -> float:
+def release_macs(model_name: str, checkpoint: Path, size: int) -> float:
     """Multiply-accumulates of one forward pass of the release's network computed the release's
-    way (``bench/release_reference.py``: the semantic blocks on concatenations)."""
+    way (``Release.network``; CDINet's ``bench/release_reference.py`` runs the semantic blocks on
+    concatenations; BBS-Net's is ``BBSNet`` itself, so its count is ``models.summary.count_macs``')."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from bench.release_reference import reference_forward
-    from models.weights import extract_state_dict, strip_wrapper_prefixes
-    from utils.checkpoint import read_checkpoint
+    from models import get_entry
 
-    state = strip_wrapper_prefixes(extract_state_dict(read_checkpoint(checkpoint), str(checkpoint)))
+    network = release_of(model_name).network(release_state(model_name, checkpoint), torch.device("cpu"))
+    channels = get_entry(model_name).input_spec.depth_channels
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        reference_forward(state, torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size))
+        network(torch.zeros(1, 3, size, size), torch.zeros(1, channels, size, size))
     return counter.get_total_flops() / 2
 
 
@@ -186,21 +273,29 @@ def with_gflops(row: dict, macs: float, peak: float) -> dict:
     return {**row, "gflop_per_s": gflops, "gemm_peak_pct": 100 * gflops / peak}
 
 
-def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: float, peak: float) -> List[dict]:
-    baseline = release_style(root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
+def run_test_py(command: List[str], what: str) -> None:
+    """One ``test.py`` run; a failure is one line with test.py's last line of error output."""
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode:
+        last = (result.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise SystemExit(f"test.py ({what}) failed with exit status {result.returncode}: {last}")
+
+
+def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: float, peak: float,
+               settings: dict) -> List[dict]:
+    baseline = release_style(args.model, root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
     reference = read_maps(tmp / "maps_release_style")
     rows = [with_gflops({"benchmark": f"release-style pipeline ({args.device})",
                          "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
                          "value": baseline, "unit": "images/s", "ratio": 1.0},
-                        release_macs(checkpoint, args.size), peak)]
-    for setting, flags in settings_for(args).items():
+                        release_macs(args.model, checkpoint, args.size), peak)]
+    for setting, flags in settings.items():
         for batch in args.batch_sizes:
             out = tmp / f"maps_{len(rows)}"
-            subprocess.run(
+            run_test_py(
                 [sys.executable, str(ROOT / "test.py"), "--checkpoint", str(checkpoint), "--data-root", str(root),
                  "--datasets", name, "--out", str(out), "--device", args.device, "--size", str(args.size),
-                 "--batch-size", str(batch), "--workers", str(args.workers), *flags],
-                capture_output=True, text=True, check=True, cwd=ROOT)
+                 "--batch-size", str(batch), "--workers", str(args.workers), *flags], f"{setting}, batch {batch}")
             record = json.loads((out / "test_info.json").read_text())["datasets"][name]
             stats, info = record["speed"], record["settings"]
             rows.append(with_gflops({
@@ -210,7 +305,8 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: f
                 "ratio": stats["end_to_end_images_per_s"] / baseline,
                 "note": f"model {stats['model_fps']:.3f} FPS; maps vs release-style: "
                         f"{map_difference(read_maps(out / name), reference)}"
-                        + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")},
+                        + (f"; ONNX {info['onnx_cache']} in {info['onnx_seconds']} s" if "onnx_cache" in info else "")
+                        + (f"; Winograd {info['winograd']}" if "winograd" in info else "")},
                 macs, peak))
     return rows
 
@@ -219,46 +315,57 @@ def run(args) -> List[dict]:
     import torch
 
     from bench.common import gemm_peak
-    from models import load_weights
-    from models.cdinet import CDINet
+    from models import create_model, get_entry, load_weights, model_name_of, read_checkpoint
     from models.export import export_onnx
     from models.summary import count_macs
 
+    args.model = getattr(args, "model", None) or "cdinet"
+    entry, release = get_entry(args.model), release_of(args.model)
+    args.size = args.size or entry.input_spec.size
+    entry.input_spec.check_size(args.size, "--size", entry.title)
+    if args.checkpoint:
+        held = model_name_of(read_checkpoint(args.checkpoint), args.checkpoint)
+        if held != args.model:
+            raise SystemExit(f"--checkpoint {args.checkpoint} holds {held}, not {args.model}: pass --model {held}")
     peak = gemm_peak()[0]
     rows = [{"benchmark": "fp32 GEMM peak", "value": peak, "unit": "GFLOP/s",
              "setting": f"2048x2048 torch.mm, {torch.get_num_threads()} threads, best of 10"}]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / "CDINet.pth"
+        checkpoint = Path(args.checkpoint) if args.checkpoint else tmp / release.file_name
         if not args.checkpoint:
-            from bench.keyed_weights import keyed_official_state_dict
-
-            torch.save(keyed_official_state_dict(0), checkpoint)
-        model = CDINet().eval()
+            torch.save(release.keyed_file(0), checkpoint)
+        model = create_model(args.model).eval()
         load_weights(model, checkpoint)
+        settings = settings_for(args, getattr(model, "winograd_payback", None) is not None)
         macs = count_macs(model, args.size)
         onnx_path = tmp / "model.onnx"
-        if any(label.startswith("onnxruntime") for label in settings_for(args)):
+        if any(label.startswith("onnxruntime") for label in settings):
             start = time.perf_counter()
             export_onnx(model, onnx_path, args.size)
             rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)",
                          "setting": "dynamo=True, dynamic shapes",
                          "value": time.perf_counter() - start, "unit": "s"})
-        for setting in settings_for(args) if not args.end_to_end_only else []:
+        for setting in settings if not args.end_to_end_only else []:
             for batch in args.batch_sizes:
                 rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
                 rows.append(with_gflops({"benchmark": f"model forward ({args.device})",
                                          "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
                                          "value": rate, "unit": "images/s"}, macs, peak))
         root, name = benchmark_data(tmp, args.images)
-        rows += end_to_end(args, tmp, root, name, checkpoint, macs, peak)
-    return rows
+        rows += end_to_end(args, tmp, root, name, checkpoint, macs, peak, settings)
+    return [{**row, "model": args.model} for row in rows]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    from models import list_models
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--model", default="cdinet", choices=list_models(),
+                        help="a registered model with a release-style baseline (default cdinet)")
+    parser.add_argument("--size", type=int, help="input height = width (default: the model's release size, "
+                        "CDINet 256, BBS-Net 352; a multiple of its input spec's multiple)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--images", type=int, default=16, help="images for the end-to-end runs")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (model only)")
@@ -266,21 +373,25 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--end-to-end-only", action="store_true", help="skip the model-only rows")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
-                        help="backends and precisions to measure (default: all; ort only on the CPU; torch-bf16 "
-                        "only where the CPU has bf16 units (avx512_bf16 / amx_bf16): emulated, it takes minutes per "
-                        "image at 256x256)")
-    parser.add_argument("--checkpoint", help="weights (default: the keyed seed-0 weights of tests/; trained "
-                        "weights make the bf16 map difference meaningful)")
+                        help="backends and precisions to measure (default: all; ort and winograd only on the CPU; "
+                        "torch-bf16 only where the CPU has bf16 units (avx512_bf16 / amx_bf16): emulated, it takes "
+                        "minutes per image at 256x256)")
+    parser.add_argument("--checkpoint", help="weights of --model, ours or the authors' (default: the keyed seed-0 "
+                        "weights of tests/ in the authors' layout; the release-style baseline needs that layout; "
+                        "trained weights make the bf16 map difference meaningful)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     return parser
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
     from bench.common import report
+    from utils.cli import run_cli
 
-    report(run(args), args.json)
-    return 0
+    def _main(args) -> int:
+        report(run(args), args.json)
+        return 0
+
+    return run_cli(get_args_parser(), _main, argv)
 
 
 if __name__ == "__main__":

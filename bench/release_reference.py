@@ -2,10 +2,12 @@
 release's network computed the release's way (the semantic blocks' concatenation included).
 
 It reads the authors' ``state_dict`` layout (``tests/fixtures/reference/cdinet_official_keys.tsv``)
-directly, with no module classes and no key mapping, following docs/model.md ("Encoder wiring"
+directly, with no module classes and no key mapping, following docs/cdinet.md ("Encoder wiring"
 to "DDR decoder") line by line. Its output on the seed-0 keyed weights is checked against the
 authors' own logits (``tests/test_models.py``), which makes it a reference for other seeds and
-input sizes, where no stored output exists, and the baseline of ``bench/inference.py``.
+input sizes, where no stored output exists, and the network of ``bench/inference.py``'s
+CDINet baseline (``--model cdinet``; BBS-Net's baseline runs ``models/bbsnet.py``'s ``BBSNet``,
+the release's network module for module, so it needs no functional copy here).
 """
 import torch
 import torch.nn.functional as F

@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from utils.checkpoint import read_checkpoint
-from utils.errors import WeightsError
+from utils.errors import ConfigError, WeightsError
 
 from .registry import (
     DEFAULT_MODEL,
     architecture,
+    create_model,
     describe,
     find_official,
     get_entry,
@@ -114,9 +115,21 @@ def check_same_model(model: nn.Module, content: object, origin: str) -> None:
         return
     held = {"name": model.model_name, "options": architecture(model.model_options)}
     if saved != held:
-        title = get_entry(saved["name"]).title if saved["name"] in list_models() else saved["name"]
-        raise WeightsError(f"{origin} holds {title} ({saved['name']}, options {saved['options']}); the model to "
-                           f"load it into is {describe(model)} ({model.model_name}, options {held['options']})")
+        raise WeightsError(f"{origin} holds {saved_description(saved)} ({saved['name']}, options "
+                           f"{saved['options']}); the model to load it into is {describe(model)} "
+                           f"({model.model_name}, options {held['options']})")
+
+
+def saved_description(saved: Mapping[str, Any]) -> str:
+    """How the model a file records describes itself (built on the meta device: no memory, no
+    time); its registered title, or its bare name, where it cannot be built here."""
+    if saved["name"] not in list_models():
+        return saved["name"]
+    try:
+        with torch.device("meta"):
+            return describe(create_model(saved["name"], **saved["options"]))
+    except (ConfigError, TypeError, ValueError):  # options of another version: the title still says which model
+        return get_entry(saved["name"]).title
 
 
 def load_weights(model: nn.Module, source: WeightsSource, origin: str | None = None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torchvision
 
 import train
 from models import InputShapeError, WeightsError, config_from_dict, load_config, load_weights
-from models.cdinet import CDINet, ModelVariant
+from models.cdinet import CDINet, ModelVariant, describe_model
 from tests.conftest import FIXTURES
 from tests.helpers import new_cdinet
 from tests.test_variants import VARIANTS, expected_parameters, train_steps
@@ -161,8 +162,9 @@ def test_backbones_train_save_and_reload(name, synthetic_root, tmp_path):
     model.eval(), again.eval()
     with torch.no_grad():
         assert torch.equal(model(batch["rgb"], batch["depth"]), again(batch["rgb"], batch["depth"]))
-    with pytest.raises(WeightsError, match=f"holds CDINet \\(cdinet, options .*'name': '{name}'.* is CDINet "
-                                           f"\\(release\\) \\(cdinet, options .*'name': 'vgg16'"):
+    with pytest.raises(WeightsError, match=f"holds {re.escape(describe_model(ModelVariant(), name))} \\(cdinet, "
+                                           f"options .*'name': '{name}'.* is CDINet \\(release\\) \\(cdinet, options "
+                                           f".*'name': 'vgg16'"):
         load_weights(CDINet(), path)
 
 
@@ -199,7 +201,8 @@ def test_train_and_test_scripts_with_a_backbone_config(synthetic_root, tmp_path)
                                                      "--data-root", str(FIXTURES / "rgbd"), "--out", str(out)])
     assert test_script.main(args) == 0
     info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
-    assert info["model"] == {"backbone": "mobilenet_v2", **ModelVariant().to_dict()} and info["size"] == 64
+    assert info["model"] == {"name": "cdinet", "backbone": {"name": "mobilenet_v2"},
+                             "modules": ModelVariant().to_dict()} and info["size"] == 64
 
 
 def test_configs_written_before_backbones_still_load():

@@ -113,5 +113,6 @@ def test_weights_of_one_model_never_load_into_another(tmp_path):
     path = tmp_path / "w.pth"
     torch.save(weights_export(tiny_cdinet.state_dict(), {"model": {"name": "cdinet", "backbone": {
         "name": "mobilenet_v2", "weights": "none"}}}), path)
-    with pytest.raises(WeightsError, match=r"holds CDINet \(cdinet, .*the model to load it into is BBS-Net"):
+    with pytest.raises(WeightsError, match=r"holds CDINet on MobileNetV2 \(cdinet, .*the model to load it into "
+                                           r"is BBS-Net"):
         load_weights(create_model("bbsnet"), path)

@@ -122,8 +122,8 @@ def test_variants_train_save_and_reload(variant, batch, tmp_path):
     with torch.no_grad():
         assert torch.equal(model(batch["rgb"], batch["depth"]), again(batch["rgb"], batch["depth"]))
     other = ModelVariant() if not variant.is_release else ModelVariant(rde=False)
-    with pytest.raises(WeightsError, match=f"holds {re.escape(describe_model(variant, 'vgg16'))} \\(backbone vgg16, "
-                                           f".* is {re.escape(describe_model(other, 'vgg16'))} \\(backbone vgg16"):
+    with pytest.raises(WeightsError, match=f"holds {re.escape(describe_model(variant, 'vgg16'))} \\(cdinet, options "
+                                           f".* is {re.escape(describe_model(other, 'vgg16'))} \\(cdinet, options"):
         load_weights(CDINet(other), path)
 
 
