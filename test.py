@@ -31,11 +31,11 @@ setting, the depth decision and its measurement, time): re-running some datasets
 --overwrite replaces their folders and records and keeps the others'. A dataset's maps are
 written to a temporary folder and moved into place when complete.
 
-On a CPU, --backend auto runs the network in Winograd form (models/winograd.py: F(4x4, 3x3) on the
-3x3 convolutions of at least 128 channels) for a model whose payback was measured (CDINet on
-VGG16) when the job pays for the conversion, else PyTorch; every backend gives the authors' maps
-within 1 gray level (docs/inference.md; speeds in docs/performance.md). --backend onnxruntime exports the
-checkpoint to ONNX once (announced; about 20 s) and caches it beside it, or in --onnx-cache, as
+On a CPU, --backend auto runs, of the backends measured for the model (its cpu_backend_costs),
+the one that saves the most time on this job once its set-up is paid (the Winograd form's
+conversion, the ONNX export), else PyTorch; every backend gives the authors' maps within 1 gray
+level (docs/inference.md; speeds in docs/performance.md). --backend onnxruntime exports the
+checkpoint to ONNX once (announced) and caches it beside it, or in --onnx-cache, as
 <stem>.<sha256[:16]>.onnx. On CUDA, with --amp or --compile, PyTorch runs.
 """
 from __future__ import annotations
@@ -106,12 +106,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=AMP_MODES,
                         help="autocast; --amp alone means bf16")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="channels_last memory format for the torch backend (default on: 1.3x faster fp32 "
+                        help="channels_last memory format for the torch backend (default on; faster fp32 "
                         "on CPU, same maps)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): on a CPU with fp32 and no --compile, winograd when the job is large "
-                        "enough for its conversion (about 1.5 s) to pay back (about 5 images at 256x256), else torch; "
-                        "onnxruntime only when asked for (exported once, cached)")
+                        help="auto (default): on a CPU with fp32 and no --compile, the backend measured for the "
+                        "model that saves the most on this job once its set-up is paid, else torch")
     parser.add_argument("--onnx-cache", metavar="DIR",
                         help="folder for the ONNX export (default: beside the checkpoint)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")

@@ -21,7 +21,10 @@
 - weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
   (deterministic, untrained; BBS-Net's with the ``module.`` prefix of their file), or
   ``--checkpoint`` (weights of ``--model``). The JSON records the CPU model and flags
-  (``bench.common.machine``) and each row's model.
+  (``bench.common.machine``) and each row's model;
+- the figures of a model's ``cpu_backend_costs`` (what ``test.py --backend auto`` weighs): the
+  ONNX export and the load of a cached one, the Winograd conversion, and each backend's saving
+  over PyTorch with channels_last per 256x256 image.
 
     python -m bench.inference                        # CDINet, CPU, 256x256
     python -m bench.inference --model bbsnet         # BBS-Net, CPU, 352x352
@@ -31,6 +34,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -53,7 +57,8 @@ SETTINGS = {  # --settings key: (label, test.py flags)
     "winograd": ("Winograd F(4x4,3x3) fp32 + channels_last", ["--backend", "winograd"]),
 }
 CPU_ONLY = {"ort", "winograd"}
-WINOGRAD_DEFAULT = " (test.py's CPU default)"  # where the model's Winograd payback is measured (inference/backends.py)
+BACKEND_SETTING = {"torch": "torch-cl", "onnxruntime": "ort", "winograd": "winograd"}  # test.py --backend: key
+CPU_DEFAULT = " (test.py's CPU default)"
 
 
 @dataclass(frozen=True)
@@ -126,16 +131,25 @@ def has_bf16_units() -> bool:
     return any(flag in machine().get("cpu_simd", []) for flag in ("avx512_bf16", "amx_bf16"))
 
 
-def settings_for(args, winograd_default: bool = True) -> dict:
+def settings_for(args, cpu_default: str = "torch") -> dict:
     """``{label: flags}`` of the settings to measure on ``args.device``: ``--settings``, else all
-    of them except onnxruntime off the CPU and bf16 on a CPU without bf16 units. The Winograd
-    label says it is test.py's CPU default where it is (``winograd_default``: the model's
-    Winograd payback is measured, as CDINet's on VGG-16)."""
+    of them except onnxruntime off the CPU and bf16 on a CPU without bf16 units. The label of
+    the backend ``test.py --backend auto`` runs on a large CPU job (``cpu_default``) says so."""
     on_cpu = args.device == "cpu"
     default = [key for key in SETTINGS if key != "torch-bf16" or not on_cpu or has_bf16_units()]
     keys = [key for key in args.settings or default if on_cpu or key not in CPU_ONLY]
-    return {SETTINGS[key][0] + (WINOGRAD_DEFAULT if key == "winograd" and winograd_default else ""): SETTINGS[key][1]
-            for key in keys}
+    marked = BACKEND_SETTING[cpu_default] if on_cpu else None
+    return {SETTINGS[key][0] + (CPU_DEFAULT if key == marked else ""): SETTINGS[key][1] for key in keys}
+
+
+def large_job_backend(model, size: int) -> str:
+    """The backend ``--backend auto`` picks on a CPU for a large job (1000 images) of ``model``."""
+    import torch
+
+    from inference.backends import Job, choose_backend
+
+    return choose_backend("auto", torch.device("cpu"), "none", False, Job(1000, size),
+                          getattr(model, "cpu_backend_costs", None))[0]
 
 
 def model_only(model, size: int, batch: int, device_name: str, setting: str, repeats: int, onnx_path: Path) -> float:
@@ -167,6 +181,23 @@ def model_only(model, size: int, batch: int, device_name: str, setting: str, rep
 
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     return batch / median_seconds(forward, repeats=repeats, warmup=1, sync=sync)
+
+
+def savings(rates: dict, settings: dict, size: int) -> list:
+    """Rows of the seconds each CPU backend saves per 256x256 image over PyTorch with
+    channels_last, at batch 1 (model only): the ``saving_per_image_256`` of a model's
+    ``cpu_backend_costs`` (inference.backends.choose_backend)."""
+    labels = {key: next((label for label in settings if label.startswith(SETTINGS[key][0])), None)
+              for key in BACKEND_SETTING.values()}
+    baseline = rates.get((labels["torch-cl"], 1))
+    rows = []
+    for backend, key in BACKEND_SETTING.items():
+        rate = rates.get((labels[key], 1))
+        if key != "torch-cl" and rate and baseline:
+            rows.append({"benchmark": "saving over torch fp32 + channels_last (model only, batch 1)",
+                         "setting": backend, "value": (1 / baseline - 1 / rate) * (256 / size) ** 2,
+                         "unit": "s per 256x256 image"})
+    return rows
 
 
 def benchmark_data(tmp: Path, images: int) -> tuple[Path, str]:
@@ -316,8 +347,9 @@ def run(args) -> List[dict]:
 
     from bench.common import gemm_peak
     from models import create_model, get_entry, load_weights, model_name_of, read_checkpoint
-    from models.export import export_onnx
+    from models.export import OnnxRuntimeModel, export_onnx
     from models.summary import count_macs
+    from models.winograd import convert_to_winograd
 
     args.model = getattr(args, "model", None) or "cdinet"
     entry, release = get_entry(args.model), release_of(args.model)
@@ -337,7 +369,7 @@ def run(args) -> List[dict]:
             torch.save(release.keyed_file(0), checkpoint)
         model = create_model(args.model).eval()
         load_weights(model, checkpoint)
-        settings = settings_for(args, getattr(model, "winograd_payback", None) is not None)
+        settings = settings_for(args, large_job_backend(model, args.size))
         macs = count_macs(model, args.size)
         onnx_path = tmp / "model.onnx"
         if any(label.startswith("onnxruntime") for label in settings):
@@ -346,12 +378,24 @@ def run(args) -> List[dict]:
             rows.append({"benchmark": "ONNX export (once per checkpoint, then cached)",
                          "setting": "dynamo=True, dynamic shapes",
                          "value": time.perf_counter() - start, "unit": "s"})
+            start = time.perf_counter()
+            OnnxRuntimeModel(onnx_path)
+            rows.append({"benchmark": "ONNX load (a cached export)", "setting": "onnxruntime CPU provider",
+                         "value": time.perf_counter() - start, "unit": "s"})
+        if any(label.startswith("Winograd") for label in settings):
+            start = time.perf_counter()
+            convert_to_winograd(copy.deepcopy(model).to(memory_format=torch.channels_last), inplace=True)
+            rows.append({"benchmark": "Winograd conversion (once per run)", "setting": "F(4x4, 3x3), >= 128 channels",
+                         "value": time.perf_counter() - start, "unit": "s"})
+        rates = {}
         for setting in settings if not args.end_to_end_only else []:
             for batch in args.batch_sizes:
-                rate = model_only(model, args.size, batch, args.device, setting, args.repeats, onnx_path)
+                rates[setting, batch] = model_only(model, args.size, batch, args.device, setting, args.repeats,
+                                                   onnx_path)
                 rows.append(with_gflops({"benchmark": f"model forward ({args.device})",
                                          "setting": f"{args.size}x{args.size}, batch {batch}, {setting}",
-                                         "value": rate, "unit": "images/s"}, macs, peak))
+                                         "value": rates[setting, batch], "unit": "images/s"}, macs, peak))
+        rows += savings(rates, settings, args.size)
         root, name = benchmark_data(tmp, args.images)
         rows += end_to_end(args, tmp, root, name, checkpoint, macs, peak, settings)
     return [{**row, "model": args.model} for row in rows]

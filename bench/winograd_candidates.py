@@ -2,7 +2,7 @@
 
 Candidates, all with the keyed seed-0 weights of tests/ (the release's network, untrained):
 - PyTorch fp32, contiguous and channels_last (oneDNN direct convolution);
-- onnxruntime fp32 (test.py's CPU default; ``models.export.export_onnx`` to a temporary file);
+- onnxruntime fp32 (``models.export.export_onnx`` to a temporary file);
 - NNPACK: the stride-1 3x3 convolutions through ``torch._nnpack_spatial_convolution``, a private
   op (PyTorch's bundled NNPACK, Winograd/FFT, AVX2 kernels), where ``torch.backends.nnpack``
   says it is available (that call also initialises NNPACK: without it every call fails);

@@ -1,10 +1,10 @@
 """What computes the logits at test time: PyTorch, its Winograd form, or the ONNX export on
 onnxruntime.
 
-``choose_backend`` resolves ``auto`` for a :class:`Job` (the Winograd form where its conversion
-pays back) and refuses impossible combinations; ``Runner`` is the callable ``(rgb, depth) -> logits`` of the
-chosen backend with what test_info.json records about it. docs/inference.md, "Backends", gives
-the rule and docs/performance.md the measured speeds.
+``choose_backend`` resolves ``auto`` for a :class:`Job` (the measured backend that saves the most
+once its set-up is paid) and refuses impossible combinations; ``Runner`` is the callable
+``(rgb, depth) -> logits`` of the chosen backend with what test_info.json records about it.
+docs/inference.md, "Backends", gives the rule and docs/performance.md the measured speeds.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 import torch
 
@@ -22,8 +22,6 @@ from utils.errors import ConfigError
 
 BACKENDS = ("auto", "torch", "onnxruntime", "winograd")
 CPU_FP32_ONLY = ("onnxruntime", "winograd")  # backends measured and checked on the CPU, in fp32, eager
-
-
 
 
 @dataclass(frozen=True)
@@ -60,26 +58,39 @@ def check_backend(requested: str, device: torch.device, amp: str, compile: bool)
 
 
 def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job,
-                   payback: Optional[Dict[str, float]] = None) -> tuple[str, str]:
-    """``(backend, why)``. ``auto`` runs the Winograd form where it is exact and the fastest (CPU,
-    fp32, no compile), its payback was measured for the model (``payback``: the model's
-    ``winograd_payback``, conversion seconds against the saving per 256x256 image) and the job is
-    large enough for its conversion to pay back; else PyTorch. onnxruntime runs only when asked
-    for (slower than Winograd where measured, and it needs an export). A job of n images at SxS
-    counts as n * (S / 256)^2 image-equivalents."""
+                   costs: Optional[Dict[str, Dict[str, float]]] = None,
+                   usable: Iterable[str] = BACKENDS, cached: Iterable[str] = ()) -> tuple[str, str]:
+    """``(backend, why)``. ``auto`` on a CPU in fp32 without compile runs the measured backend that
+    saves the most time on this job, once its set-up is paid; else PyTorch. ``costs`` is the
+    model's ``cpu_backend_costs``: per backend, ``saving_per_image_256`` (seconds saved per
+    256x256 image over PyTorch with channels_last) and ``setup_seconds`` (the Winograd conversion,
+    the ONNX export), with ``cached_setup_seconds`` where a set-up done before is reused (the
+    ONNX cache; ``cached`` names those backends). A backend not in ``usable`` or never measured for
+    the model is never chosen. A job of n images at SxS counts as n * (S / 256)^2 image-equivalents."""
     check_backend(requested, device, amp, compile)
     if requested != "auto":
         return requested, "asked for"
     if device.type != "cpu" or amp != "none" or compile:
         return "torch", "auto: " + (device.type if device.type != "cpu" else f"--amp {amp}" if amp != "none"
                                     else "--compile")
-    if payback is None:
-        return "torch", "auto: the Winograd form's payback was not measured for this model"
-    saving = job.image_equivalents * payback["saving_per_image_256"]
-    pays = saving >= payback["conversion_seconds"]
-    return ("winograd" if pays else "torch"), (
-        f"auto: {job.images} images at {job.size}x{job.size} would save about {saving:.1f} s in Winograd form, "
-        f"{'more' if pays else 'less'} than its conversion costs (about {payback['conversion_seconds']:.1f} s)")
+    measured = {name: cost for name, cost in (costs or {}).items() if name in set(usable)}
+    if not measured:
+        return "torch", "auto: no faster CPU backend was measured for this model"
+    cached = set(cached)
+
+    def setup(name: str) -> float:
+        cost = measured[name]
+        return cost.get("cached_setup_seconds", cost["setup_seconds"]) if name in cached else cost["setup_seconds"]
+
+    def saving(name: str) -> float:
+        return job.image_equivalents * measured[name]["saving_per_image_256"]
+
+    best = max(measured, key=lambda name: saving(name) - setup(name))
+    pays = saving(best) >= setup(best)
+    how = ", reused" if best in cached else ""
+    return (best if pays else "torch"), (
+        f"auto: {job.images} images at {job.size}x{job.size} would save about {saving(best):.1f} s on {best}, "
+        f"{'more' if pays else 'less'} than its set-up costs (about {setup(best):.1f} s{how})")
 
 
 class Runner:

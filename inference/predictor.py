@@ -28,6 +28,7 @@ from torch import nn
 
 from datasets import build_test_transform
 from models import InputSpec, describe, model_from_checkpoint
+from models.export import cached_path
 from models.postprocess import saliency_maps
 from models.registry import architecture
 from utils.checkpoint import file_sha256
@@ -38,11 +39,13 @@ from utils.images import depth_array, read_depth_raw, read_rgb, rgb_array
 from utils.runtime import AMP_DTYPES, autocast_context, channels_last_if
 
 from .backends import (
+    BACKENDS,
     Job,
     Runner,
     check_backend,
     choose_backend,
     onnx_runner,
+    onnxruntime_available,
     stderr_notice,
     torch_runner,
     winograd_runner,
@@ -182,14 +185,28 @@ class Predictor:
             self._sha256 = file_sha256(self.checkpoint)
         return self._sha256
 
+    def usable_backends(self) -> Tuple[str, ...]:
+        """The backends this predictor can run: onnxruntime only with a checkpoint file to export
+        and onnxruntime installed."""
+        onnx = self.checkpoint is not None and onnxruntime_available()
+        return tuple(name for name in BACKENDS if name != "onnxruntime" or onnx)
+
+    def cached_backends(self) -> Tuple[str, ...]:
+        """The backends whose set-up is already on disk: onnxruntime when the checkpoint's export
+        is in the ONNX cache."""
+        if self.checkpoint is None:
+            return ()
+        cached = cached_path(Path(self.checkpoint), self.checkpoint_sha256, self.onnx_cache).is_file()
+        return ("onnxruntime",) if cached else ()
+
     def prepare(self, images: int = 1) -> Runner:
         """The backend, chosen for a job of ``images`` inputs (``auto``: the Winograd form when
-        its conversion pays back, ``inference.backends``) and ready to run; an ONNX export
+        it saves the most once its set-up is paid, ``inference.backends``) and ready to run; an ONNX export
         happens here, once per checkpoint. Later calls return the same backend."""
         if self._runner is None:
             self.backend, self.backend_reason = choose_backend(
                 self.requested_backend, self.device, self.amp, self.compile, Job(images, self.size),
-                getattr(self.model, "winograd_payback", None))
+                getattr(self.model, "cpu_backend_costs", None), self.usable_backends(), self.cached_backends())
             self.channels_last = self.backend == "winograd" or self.wants_channels_last and self.backend == "torch"
             if self.channels_last:
                 self.model.to(memory_format=torch.channels_last)

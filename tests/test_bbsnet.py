@@ -106,13 +106,17 @@ def test_a_changed_function_is_far_from_the_reference(keyed_model, monkeypatch):
     assert relative_max_difference(final, theirs_final) > 1e-2
 
 
-@pytest.mark.parametrize("batch_size", [1, pytest.param(4, marks=pytest.mark.slow)])
-def test_test_py_maps_from_the_authors_file_equal_their_test_script(authors_file, tmp_path, batch_size):
+@pytest.mark.parametrize("backend, batch_size", [("torch", 1), pytest.param("torch", 4, marks=pytest.mark.slow),
+                                                 pytest.param("winograd", 4, marks=pytest.mark.slow),
+                                                 pytest.param("onnxruntime", 4, marks=pytest.mark.slow)])
+def test_test_py_maps_from_the_authors_file_equal_their_test_script(authors_file, tmp_path, backend, batch_size):
     """test.py recognises the authors' layout, feeds their pixel path (352, depth in [0, 1],
-    one channel, no mean/std) and post-processes as they do: every pixel within 1 gray level."""
+    one channel, no mean/std) and post-processes as they do: every pixel within 1 gray level,
+    on every CPU backend that ``--backend auto`` may pick."""
     out = tmp_path / "maps"
     argv = ["--checkpoint", authors_file, "--data-root", FIXTURES / "rgbd", "--datasets", "DES", "--out", out,
-            "--device", "cpu", "--batch-size", batch_size, "--workers", 0, "--backend", "torch"]
+            "--device", "cpu", "--batch-size", batch_size, "--workers", 0, "--backend", backend,
+            "--onnx-cache", tmp_path / "onnx"]
     assert test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv])) == 0
     names = sorted(p.name for p in RELEASE_MAPS.iterdir())
     assert sorted(p.name for p in (out / "DES").iterdir()) == names and len(names) == 5
@@ -124,7 +128,7 @@ def test_test_py_maps_from_the_authors_file_equal_their_test_script(authors_file
     settings = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert settings["model"]["name"] == "bbsnet" and settings["size"] == 352
     assert settings["input_spec"]["depth_mean"] is None and settings["input_spec"]["depth_channels"] == 1
-    assert settings["release_pixel_path"] is True
+    assert settings["release_pixel_path"] is True and settings["backend"] == backend
 
 
 def test_predictor_loads_the_authors_file_and_gives_their_maps(authors_file):

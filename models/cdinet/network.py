@@ -26,9 +26,10 @@ from .variant import ModelVariant
 
 DECODER_WIDTHS = (64, 128, 256, 512, 512)  # VGG16's five levels, which the DDR decoder takes
 
-# When the Winograd form pays back on a CPU (docs/performance.md, "Inference"): its conversion
-# (seconds) against the time it saves per 256x256 image, measured for CDINet on VGG16.
-WINOGRAD_PAYBACK = {"conversion_seconds": 1.5, "saving_per_image_256": 0.35}
+# What the faster CPU backends cost and save, measured for CDINet on VGG16 on 2 cores
+# (docs/performance.md, "The Winograd backend"; the rule: inference.backends.choose_backend).
+# onnxruntime is left out: slower than the Winograd form, it would never be chosen.
+CPU_BACKEND_COSTS = {"winograd": {"setup_seconds": 1.5, "saving_per_image_256": 0.35}}
 
 
 def describe_model(variant: ModelVariant, backbone: str) -> str:
@@ -84,8 +85,8 @@ class CDINet(nn.Module):
         self.input_multiple = self.rgb_backbone.spec.input_multiple
         # The release's pixel path (the default InputSpec), at this backbone's deepest stride.
         self.input_spec = InputSpec(multiple=self.input_multiple)
-        # The Winograd backend's payback was measured on the VGG16 streams only (inference.backends).
-        self.winograd_payback = WINOGRAD_PAYBACK if backbone == "vgg16" else None
+        # Measured on the VGG16 streams only.
+        self.cpu_backend_costs = CPU_BACKEND_COSTS if backbone == "vgg16" else None
         for level in (1, 2):
             self.add_module(f"rde{level}" if variant.rde else f"fuse{level}",
                             RDE(widths[level - 1]) if variant.rde else Fuse(widths[level - 1], variant.fusion))
