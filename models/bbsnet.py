@@ -270,6 +270,12 @@ class BBSNet(nn.Module):
     ``map_logits`` takes the last output, ``final``.
     """
 
+    # What the faster CPU backends cost and save, measured for BBS-Net on 2 cores
+    # (docs/performance.md, "BBS-Net"; the rule: inference.backends.choose_backend).
+    cpu_backend_costs = {"winograd": {"setup_seconds": 1.7, "saving_per_image_256": 0.029},
+                         "onnxruntime": {"setup_seconds": 37.0, "cached_setup_seconds": 0.5,
+                                         "saving_per_image_256": 0.095}}
+
     def __init__(self):
         super().__init__()
         self.resnet = ResNet50Stream(3)

@@ -18,6 +18,7 @@ import torchvision
 
 from bench.keyed_weights import BBSNET_KEYS, bbsnet_official_state_dict, official_shapes
 from inference import Predictor
+from inference.backends import Job, choose_backend
 from models import create_model, list_models, load_weights
 from models.losses import LOSSES, compute_loss
 from tests.conftest import FIXTURES, load_test_script
@@ -135,9 +136,21 @@ def test_predictor_loads_the_authors_file_and_gives_their_maps(authors_file):
     predictor = Predictor.from_checkpoint(authors_file, device="cpu", backend="auto")
     stem = STEMS[3]
     saliency = predictor.predict(DES / "RGB" / f"{stem}.jpg", DES / "depth" / f"{stem}.bmp")
-    assert predictor.size == 352 and predictor.backend == "torch"  # auto: no Winograd payback measured for it
+    assert predictor.size == 352 and predictor.backend == "torch"  # auto: one image pays for no set-up
     theirs = cv2.imread(str(RELEASE_MAPS / f"{stem}.png"), cv2.IMREAD_UNCHANGED).astype(int)
     assert np.abs(saliency.astype(int) - theirs).max() <= 1
+
+
+def test_auto_backend_for_its_measured_costs():
+    """BBS-Net's figures (docs/performance.md): at 352x352 the Winograd form pays from 32 images,
+    onnxruntime overtakes it from 283 (its export costs 37 s), or from 3 images once cached."""
+    cpu, costs = torch.device("cpu"), create_model("bbsnet").cpu_backend_costs
+    picks = {images: choose_backend("auto", cpu, "none", False, Job(images, 352), costs)[0]
+             for images in (31, 32, 282, 283)}
+    assert picks == {31: "torch", 32: "winograd", 282: "winograd", 283: "onnxruntime"}
+    cached = {images: choose_backend("auto", cpu, "none", False, Job(images, 352), costs, cached=["onnxruntime"])[0]
+              for images in (2, 3)}
+    assert cached == {2: "torch", 3: "onnxruntime"}
 
 
 def test_authors_file_with_a_missing_key_is_refused_by_name(tmp_path):
