@@ -9,8 +9,9 @@
 ``weights`` is a local file (an authors' release or a weights or training file of ours), loaded
 strictly with ``weights_only=True``; only ``pretrained=True`` may download (torchvision's
 ImageNet weights, through its cache). A file of ours is rebuilt as it was trained (model and
-options from its saved config); options given beside it must agree. Without ``weights``, a new
-model with the given options (docs/models.md lists them). For saliency maps from images,
+options from its saved config); options given beside it must agree with its architecture (start
+weights, ``backbone.weights``, aside). Without ``weights``, a new model with the given options
+(docs/models.md lists them). For saliency maps from images,
 ``inference.Predictor.from_checkpoint`` adds the model's pixel path and post-processing.
 """
 dependencies = ["torch", "torchvision"]
@@ -19,6 +20,7 @@ dependencies = ["torch", "torchvision"]
 def _entry(name: str):
     def load(weights=None, pretrained: bool = False, **options):
         from models import create_model, model_from_checkpoint
+        from models.registry import architecture, model_options
         from utils.errors import WeightsError
 
         if weights is None:
@@ -27,9 +29,10 @@ def _entry(name: str):
         if model.model_name != name:
             raise WeightsError(f"{weights} holds {model.model_name}, not {name}: load it with the {model.model_name!r} "
                                f"entry")
-        asked = create_model(name, False, **options).model_options if options else model.model_options
-        if asked != model.model_options:
-            raise WeightsError(f"{weights} holds {name} with options {model.model_options}; asked for {asked}")
+        held = architecture(model.model_options)
+        asked = architecture(model_options(name, options)) if options else held
+        if asked != held:
+            raise WeightsError(f"{weights} holds {name} with options {held}; asked for {asked}")
         return model
 
     load.__name__ = name

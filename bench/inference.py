@@ -47,6 +47,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from utils.config import DEFAULT_MODEL
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_RGBD = ROOT / "tests" / "fixtures" / "rgbd"
 SETTINGS = {  # --settings key: (label, test.py flags)
@@ -157,12 +159,11 @@ def model_only(model, size: int, batch: int, device_name: str, setting: str, rep
     import torch
 
     from bench.common import median_seconds
-    from models.export import OnnxRuntimeModel
+    from models.export import OnnxRuntimeModel, example_inputs
     from utils.runtime import autocast_context, channels_last_if
 
     device = torch.device(device_name)
-    rgb = torch.randn(batch, 3, size, size)
-    depth = torch.randn(batch, model.input_spec.depth_channels, size, size)
+    rgb, depth = example_inputs(model, batch, size, size)
     if setting.startswith("onnxruntime"):
         runtime = OnnxRuntimeModel(onnx_path)
         return batch / median_seconds(lambda: runtime(rgb, depth), repeats=repeats, warmup=1)
@@ -288,12 +289,13 @@ def release_macs(model_name: str, checkpoint: Path, size: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from models import get_entry
+    from models.export import example_inputs
 
     network = release_of(model_name).network(release_state(model_name, checkpoint), torch.device("cpu"))
-    channels = get_entry(model_name).input_spec.depth_channels
+    rgb, depth = (torch.zeros_like(x) for x in example_inputs(get_entry(model_name), 1, size, size))
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        network(torch.zeros(1, 3, size, size), torch.zeros(1, channels, size, size))
+        network(rgb, depth)
     return counter.get_total_flops() / 2
 
 
@@ -351,7 +353,6 @@ def run(args) -> List[dict]:
     from models.summary import count_macs
     from models.winograd import convert_to_winograd
 
-    args.model = getattr(args, "model", None) or "cdinet"
     entry, release = get_entry(args.model), release_of(args.model)
     args.size = args.size or entry.input_spec.size
     entry.input_spec.check_size(args.size, "--size", entry.title)
@@ -402,12 +403,10 @@ def run(args) -> List[dict]:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    from models import list_models
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="cdinet", choices=list_models(),
-                        help="a registered model with a release-style baseline (default cdinet)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(RELEASES),
+                        help=f"a registered model with a release-style baseline (default {DEFAULT_MODEL})")
     parser.add_argument("--size", type=int, help="input height = width (default: the model's release size, "
                         "CDINet 256, BBS-Net 352; a multiple of its input spec's multiple)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])

@@ -41,11 +41,11 @@ def load_config(path: Union[str, os.PathLike], overrides: List[str] = ()) -> Dic
     return run_config.load_config(path, overrides, models=registry)
 
 
-def build_from_config(model_config: Mapping[str, Any], pretrained: bool = True) -> nn.Module:
+def build_from_config(model_config: Mapping[str, Any], pretrained: bool) -> nn.Module:
     """The model a config's ``model`` section describes (``name`` and its options), with its start
-    weights (``pretrained``: the backbone's ImageNet weights, as the options say)."""
-    options = {key: value for key, value in model_config.items() if key not in run_config.COMMON_MODEL_KEYS}
-    return create_model(model_config.get("name", DEFAULT_MODEL), pretrained, **options)
+    weights when ``pretrained`` (the backbone's ImageNet weights, as the options say)."""
+    common, options = run_config.split_model_section(dict(model_config))
+    return create_model(common.get("name", DEFAULT_MODEL), pretrained, **options)
 
 
 def model_from_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], origin: str | None = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 import torch
@@ -31,16 +30,16 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from utils.checkpoint import read_checkpoint
-from utils.errors import InputShapeError, WeightsError
+from utils.errors import WeightsError
 from utils.options import Section, option
 
 from .registry import OfficialLayout, register_model
 from .spec import InputSpec
-from .weights import extract_state_dict, imagenet_state_dict, strip_wrapper_prefixes
+from .weights import StartWeightsConfig, start_weights
 
 WIDTH = 32  # the decoders' width (their ``channel``)
-MULTIPLE = 32  # the streams' deepest stride: H and W must be multiples of it
+# Their test pixel path: 352, depth in [0, 1] (no mean/std); 32 is the streams' deepest stride.
+INPUT_SPEC = InputSpec(size=352, multiple=32, depth_mean=None, depth_std=None)
 RESNET_LAYERS = (("layer1", 64, 3, 1), ("layer2", 128, 4, 2), ("layer3_1", 256, 6, 2), ("layer4_1", 512, 3, 2))
 IMAGENET_WEIGHTS = "ResNet50_Weights.IMAGENET1K_V1"  # what ``torchvision.models.resnet50(pretrained=True)`` gave
 TORCHVISION_NAMES = {"layer3_1.": "layer3.", "layer4_1.": "layer4."}  # their stage names -> torchvision's
@@ -53,25 +52,10 @@ def up(x: torch.Tensor, factor: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=True)
 
 
-def check_inputs(rgb: torch.Tensor, depth: torch.Tensor) -> None:
-    """One clear error for inputs the network cannot take, instead of a shape error deep inside."""
-    if rgb.dim() != 4 or rgb.shape[1] != 3:
-        raise InputShapeError(f"BBS-Net: rgb must have shape (B, 3, H, W), got {tuple(rgb.shape)}")
-    if depth.dim() != 4 or depth.shape[1] != 1:
-        raise InputShapeError(f"BBS-Net: depth must have shape (B, 1, H, W) (one channel, in [0, 1]), "
-                              f"got {tuple(depth.shape)}")
-    if rgb.shape[0] != depth.shape[0] or rgb.shape[2:] != depth.shape[2:]:
-        raise InputShapeError(f"BBS-Net: rgb {tuple(rgb.shape)} and depth {tuple(depth.shape)} differ in batch or size")
-    height, width = rgb.shape[2:]
-    if height % MULTIPLE or width % MULTIPLE:
-        raise InputShapeError(f"BBS-Net: H and W must be multiples of {MULTIPLE} (the ResNet-50 streams' stride), "
-                              f"got {height}x{width}")
-
-
 class ConvBN(nn.Module):
     """Convolution without bias, then BatchNorm: the paper's "BConvN" (their ``BasicConv2d``).
 
-    Their block also builds a ReLU but its forward never applies it (BBSNET.md, "Architecture"),
+    Their block also builds a ReLU but its forward never applies it (docs/bbsnet.md, "Architecture"),
     so none is applied here: every GCM branch and aggregation convolution is linear up to BN.
     """
 
@@ -263,10 +247,10 @@ class BBSNet(nn.Module):
     ``forward(rgb (B, 3, H, W), depth (B, 1, H, W)) -> [initial, final]``, both logits
     (B, 1, H, W): ``initial`` is S1 (the first decoder's map, at 1/8) upsampled x8 (bilinear,
     align_corners=True), ``final`` is S2, the saliency map (its sigmoid). H and W are multiples
-    of 32. Inputs as the release feeds them (BBSNET.md, "Pixel path"): RGB with ImageNet
+    of 32. Inputs as the release feeds them (docs/bbsnet.md, "Pixel path"): RGB with ImageNet
     mean/std, depth in [0, 1] without normalisation, used as stored.
 
-    Its training loss is BCE on both outputs (BBSNET.md, "Training recipe"); the registry's
+    Its training loss is BCE on both outputs (docs/bbsnet.md, "Training recipe"); the registry's
     ``map_logits`` takes the last output, ``final``.
     """
 
@@ -315,7 +299,7 @@ class BBSNet(nn.Module):
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> List[torch.Tensor]:
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):  # ONNX export traces it
-            check_inputs(rgb, depth)
+            INPUT_SPEC.check_inputs(rgb, depth, "BBS-Net")
         r, d = self.resnet, self.resnet_depth
         d0 = d.stem(depth)                            # (B, 64, H/4, W/4)
         x0 = self.dem("0", r.stem(rgb), d0)           # (B, 64, H/4, W/4)
@@ -387,16 +371,10 @@ def init_streams(model: BBSNet, source: Optional[str]) -> None:
     ``source`` is ``model.backbone.weights``: ``imagenet`` (torchvision's cache, downloaded if
     possible), ``none`` (no copy), or the path of a torchvision ResNet-50 state-dict file.
     """
-    if source is None or str(source).lower() == "none":
+    start = start_weights(source, IMAGENET_WEIGHTS, "ResNet-50")
+    if start is None:
         return
-    if str(source).lower() == "imagenet":
-        state, origin = imagenet_state_dict(IMAGENET_WEIGHTS, "ResNet-50"), "ImageNet ResNet-50"
-    elif not Path(source).is_file():
-        raise WeightsError(f"model.backbone.weights {str(source)!r} is none of: imagenet, none, or the path of an "
-                           f"existing torchvision ResNet-50 state-dict file")
-    else:
-        state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
-    state = strip_wrapper_prefixes(state)
+    state, origin = start
     expected = {torchvision_key(key) for key in model.resnet.state_dict()} | set(CLASSIFIER_KEYS)
     unexpected = sorted(set(state) - expected)
     if unexpected:  # a deeper ResNet holds every ResNet-50 key and more: refuse it
@@ -410,25 +388,16 @@ def init_streams(model: BBSNet, source: Optional[str]) -> None:
 
 
 @dataclass
-class BBSNetBackbone(Section):
-    """``model.backbone``. weights: how both ResNet-50 streams start when ``pretrained``:
-    ``imagenet`` (torchvision's ImageNet weights, the release's start), ``none`` (their ResNet's
-    random init) or the path of a torchvision ResNet-50 state-dict file."""
-
-    key = "model.backbone"
-    weights: str = option("imagenet")
-
-
-@dataclass
 class BBSNetOptions(Section):
-    """BBS-Net's part of ``model``: its backbone's start weights (the network has no switches)."""
+    """BBS-Net's part of ``model``: the start weights of its two ResNet-50 streams
+    (``StartWeightsConfig``; ``imagenet`` is the release's start, ``none`` their ResNet's random
+    init); the network has no switches."""
 
     key = "model"
-    backbone: BBSNetBackbone = option(BBSNetBackbone)
+    backbone: StartWeightsConfig = option(StartWeightsConfig)
 
 
-@register_model(options=BBSNetOptions, title="BBS-Net",
-                input_spec=InputSpec(size=352, multiple=32, depth_mean=None, depth_std=None),
+@register_model(options=BBSNetOptions, title="BBS-Net", input_spec=INPUT_SPEC,
                 official=OfficialLayout(prefixes=("resnet.", "resnet_depth.", "rfb2_1.")),
                 source="zyjwuyan/BBS-Net @ d48bd4f (MIT)")
 def bbsnet(pretrained: bool = False, backbone: Optional[Dict[str, Any]] = None) -> BBSNet:
@@ -441,4 +410,4 @@ def bbsnet(pretrained: bool = False, backbone: Optional[Dict[str, Any]] = None) 
     return model
 
 
-__all__ = ["BBSNet", "BBSNetBackbone", "BBSNetOptions", "bbsnet", "init_streams"]
+__all__ = ["BBSNet", "BBSNetOptions", "bbsnet", "init_streams"]

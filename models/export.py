@@ -46,7 +46,8 @@ class MapOutput(nn.Module):
 
 
 def example_inputs(model: nn.Module, batch: int, height: int, width: int, generator=None):
-    """Random (rgb, depth) of the shapes ``model.input_spec`` asks for."""
+    """Random (rgb, depth) of the shapes ``model.input_spec`` asks for (``model``: a model or a
+    registry entry)."""
     channels = model.input_spec.depth_channels
     return (torch.randn(batch, 3, height, width, generator=generator),
             torch.randn(batch, channels, height, width, generator=generator))

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from utils.config import DEFAULT_MODEL
 from utils.errors import ConfigError
 from utils.options import Section, option
 
 from .spec import InputSpec
 
 MODELS_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "cdinet"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class OfficialLayout:
 class ModelEntry:
     """One registered model: its builder, option section, input spec, title, the authors'
     checkpoint layout (``None``: no release to load), its source release and its model cards
-    (``cards``: ``(label, options)`` rows of ``models.summary --table`` and the zoo)."""
+    (``cards``: ``(label, options)`` rows of ``models.summary --table``)."""
 
     name: str
     builder: Callable[..., Any]
@@ -96,7 +96,7 @@ def register_model(builder: Optional[Callable[..., Any]] = None, *, options: Opt
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         name = fn.__name__
-        if name in _REGISTRY and _REGISTRY[name].builder.__qualname__ != fn.__qualname__:
+        if name in _REGISTRY and _origin(_REGISTRY[name].builder) != _origin(fn):
             raise ValueError(f"register_model: a model named {name!r} is already registered "
                              f"(from {_REGISTRY[name].builder.__module__})")
         section = options or options_from_signature(name, fn)
@@ -105,6 +105,12 @@ def register_model(builder: Optional[Callable[..., Any]] = None, *, options: Opt
         return fn
 
     return register(builder) if builder is not None else register
+
+
+def _origin(fn: Callable[..., Any]) -> tuple:
+    """Where a builder is defined: the same function imported again registers again, another
+    function of the same name (in another module, or another place of one) is refused."""
+    return fn.__module__, fn.__qualname__
 
 
 def _discover() -> None:
@@ -135,9 +141,9 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def model_options(name: str, values: Mapping[str, Any], where: str = "model") -> Dict[str, Any]:
+def model_options(name: str, values: Mapping[str, Any]) -> Dict[str, Any]:
     """``values`` checked by the model's option section, with its defaults filled in."""
-    return get_entry(name).options.from_dict(dict(values), where).to_dict()
+    return get_entry(name).options.from_dict(dict(values)).to_dict()
 
 
 def create_model(name: str = DEFAULT_MODEL, pretrained: bool = False, **options: Any):

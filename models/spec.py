@@ -16,6 +16,7 @@ from utils.errors import InputShapeError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POLARITIES = ("bright", "dark")  # which end of the depth range is near, as the model expects it
+CHANNEL_WORDS = {1: "one channel", 3: "three channels, the map repeated"}  # depth_channels, in errors
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,24 @@ class InputSpec:
         if size % self.multiple:
             raise InputShapeError(f"{option} must be a multiple of {self.multiple} for {model}, got {size}")
 
-    def replace(self, **changes: Any) -> "InputSpec":
-        return dataclasses.replace(self, **changes)
+    def check_inputs(self, rgb, depth, model: str) -> None:
+        """The one rule for a forward pass's tensors (``rgb`` (B, 3, H, W), ``depth`` (B,
+        depth_channels, H, W), H and W multiples of ``multiple``): an ``InputShapeError`` that
+        names ``model`` and what is wrong, instead of a shape mismatch deep in the network."""
+        channels = self.depth_channels
+        depth_range = ", in [0, 1]" if self.depth_mean is None else ""
+        if rgb.dim() != 4 or rgb.shape[1] != 3:
+            raise InputShapeError(f"{model}: rgb must have shape (B, 3, H, W), got {tuple(rgb.shape)}")
+        if depth.dim() != 4 or depth.shape[1] != channels:
+            raise InputShapeError(f"{model}: depth must have shape (B, {channels}, H, W) "
+                                  f"({CHANNEL_WORDS[channels]}{depth_range}), got {tuple(depth.shape)}")
+        if rgb.shape[0] != depth.shape[0] or rgb.shape[2:] != depth.shape[2:]:
+            raise InputShapeError(f"{model}: rgb {tuple(rgb.shape)} and depth {tuple(depth.shape)} differ in "
+                                  f"batch or size")
+        height, width = rgb.shape[2:]
+        if height % self.multiple or width % self.multiple:
+            raise InputShapeError(f"{model}: H and W must be multiples of {self.multiple} (the deepest stride), "
+                                  f"got {height}x{width}")
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain values, as test_info.json and the model cards record them."""

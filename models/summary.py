@@ -99,8 +99,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--amp", choices=AMP_MODES, default="none")
     parser.add_argument("--table", action="store_true", help="one Markdown row per model card (every registered "
-                        "model: its release and the variants it lists): parameters, GMACs, latency fp32 and bf16 "
-                        "(--model, --set and --amp are then ignored)")
+                        "model: its release and the variants it lists): parameters, GMACs, latency fp32 and bf16; "
+                        "then each model's source (--model, --set and --amp are then ignored)")
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
                         help="the latency columns of --table (default both)")
     return parser
@@ -147,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _table(args: argparse.Namespace, device: torch.device) -> int:
-    """Every registered model's cards measured in this one run, as a Markdown table."""
+    """Every registered model's cards measured in this one run, as a Markdown table, then where
+    each model's release comes from (its registered ``source``)."""
     print(f"batch {args.batch_size}, {device}, channels_last {args.channels_last}, "
           f"{torch.get_num_threads()} threads, median of {args.runs} runs after {args.warmup} warm-up")
     columns = "".join(f" {precision} ms |" for precision in args.precisions)
@@ -166,6 +167,10 @@ def _table(args: argparse.Namespace, device: torch.device) -> int:
                 latency += f" {statistics.median(times) * 1000:.0f} |"
             print(f"| {entry.title} | {label} | {size} | {parameter_counts(model)['total']:,} | "
                   f"{count_macs(model, size) / 1e9:.1f} |{latency}", flush=True)
+    print("\nsources:")
+    for name in list_models():
+        entry = get_entry(name)
+        print(f"- {entry.title}: {entry.source or 'not given'}")
     return 0
 
 

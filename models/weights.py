@@ -1,4 +1,4 @@
-"""Loading weights into a registered model: our checkpoints, the authors' releases, torchvision files.
+"""Loading weights into a registered model (our checkpoints, the authors' releases) and a backbone's start weights.
 
 Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")``, so a
 checkpoint from a stranger cannot run code, and a CUDA checkpoint loads on a CPU-only machine.
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 from utils.checkpoint import read_checkpoint
+from utils.config import DEFAULT_MODEL, split_model_section
 from utils.errors import ConfigError, WeightsError
+from utils.options import Section, option
 
 from .registry import (
-    DEFAULT_MODEL,
     architecture,
     create_model,
     describe,
@@ -102,8 +104,8 @@ def saved_model(content: object) -> Dict[str, Any] | None:
     model = config.get("model") if isinstance(config, Mapping) else None
     if not isinstance(model, Mapping):
         return None
-    name = model.get("name", DEFAULT_MODEL)
-    options = {key: value for key, value in model.items() if key not in ("name", "init")}
+    common, options = split_model_section(dict(model))
+    name = common.get("name", DEFAULT_MODEL)
     return {"name": name, "options": architecture(model_options(name, options))}
 
 
@@ -182,6 +184,49 @@ def model_name_of(content: object, origin: str) -> str:
                            f"registered model at its defaults; first keys: "
                            f"{_key_list(list(state), 4)}")
     return entry.name
+
+
+# --- start weights of a backbone (``model.backbone.weights``) ---------------------------------
+START_WORDS = ("imagenet", "none")  # the values of model.backbone.weights beside a file's path
+
+
+@dataclass
+class StartWeightsConfig(Section):
+    """``model.backbone``. weights: how the backbone starts when the model is built ``pretrained``:
+    ``imagenet`` (torchvision's ImageNet weights, through its cache), ``none`` (random init) or the
+    path of a torchvision state-dict file of that backbone (:func:`start_weights`)."""
+
+    key = "model.backbone"
+    weights: str = option("imagenet")
+
+
+def start_weights_kind(source: Union[str, os.PathLike, None], title: str = "", error: type = WeightsError) -> str:
+    """What a ``model.backbone.weights`` value asks for: ``none`` (also ``None``), ``imagenet`` or
+    ``file`` (the path of an existing file); anything else is ``error`` naming the values allowed
+    (``title``: the backbone; train.py checks a config's value before a run, as a ConfigError)."""
+    word = "none" if source is None else str(source).lower()
+    if word in START_WORDS:
+        return word
+    if not Path(source).is_file():
+        backbone = f"{title} " if title else ""
+        raise error(f"model.backbone.weights {str(source)!r} is none of: imagenet, none, or the path of an "
+                    f"existing torchvision {backbone}state-dict file")
+    return "file"
+
+
+def start_weights(source: Union[str, os.PathLike, None], weights_name: str, title: str
+                  ) -> Optional[Tuple[StateDict, str]]:
+    """``(state dict, where it came from)`` that a backbone ``title`` starts from, wrapper prefixes
+    removed: torchvision's ImageNet weights ``weights_name`` (its cache) or a torchvision
+    state-dict file, as ``source`` says (:func:`start_weights_kind`); None: keep the random init."""
+    kind = start_weights_kind(source, title)
+    if kind == "none":
+        return None
+    if kind == "imagenet":
+        state, origin = imagenet_state_dict(weights_name, title), f"ImageNet {title}"
+    else:
+        state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
+    return strip_wrapper_prefixes(state), origin
 
 
 def imagenet_cache_path(weights_name: str) -> Path:

@@ -130,7 +130,7 @@ def test_every_switch_combination_builds_runs_and_has_the_expected_size(name, va
 
 def test_stride_two_backbones_need_multiples_of_32():
     model = CDINet(backbone="mobilenet_v2")
-    assert model.input_multiple == 32 and CDINet().input_multiple == 16
+    assert model.input_spec.multiple == 32 and CDINet().input_spec.multiple == 16
     with pytest.raises(InputShapeError, match="multiples of 32"):
         model(torch.zeros(1, 3, 48, 48), torch.zeros(1, 1, 48, 48))
 

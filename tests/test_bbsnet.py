@@ -70,7 +70,7 @@ def test_registered_with_the_authors_keys_and_parameter_count():
     assert {key: tuple(value.shape) for key, value in model.state_dict().items()} == expected
     assert len(expected) == 1385
     parameters = sum(p.numel() for p in model.parameters())
-    assert parameters == 49_769_177  # BBSNET.md: the authors' BBSNet() parameter count
+    assert parameters == 49_769_177  # docs/bbsnet.md, "Architecture": the authors' BBSNet() parameter count
 
 
 def test_reproduces_the_authors_two_outputs(keyed_model):
@@ -220,8 +220,40 @@ def test_release_loss_is_bce_on_both_outputs():
     assert abs(float(loss) - (bce(initial) + bce(final))) < 1e-5
     weighted = compute_loss([initial, final], gt, {"kind": "bce", "weights": [0.5, 2.0]})
     assert abs(float(weighted) - (0.5 * bce(initial) + 2.0 * bce(final))) < 1e-5
-    small = compute_loss([F.avg_pool2d(initial, 4)], gt, {"kind": "bce", "weights": None})
-    assert small.shape == ()  # a smaller output is compared with the GT resized to it
+    small_logits = F.avg_pool2d(initial, 4)  # (2, 1, 8, 8)
+    small = compute_loss([small_logits], gt, {"kind": "bce", "weights": None})
+    small_gt = F.interpolate(gt, size=(8, 8), mode="bilinear", align_corners=False)  # the GT resized to it
+    p = torch.sigmoid(small_logits.double())
+    expected = float(-(small_gt * torch.log(p) + (1 - small_gt) * torch.log(1 - p)).mean())
+    assert small.shape == () and abs(float(small) - expected) < 1e-5
+    nearest_gt = F.interpolate(gt, size=(8, 8), mode="nearest")  # another resize would be seen
+    assert abs(float(small) - float(-(nearest_gt * torch.log(p) + (1 - nearest_gt) * torch.log(1 - p)).mean())) > 1e-3
+
+
+def test_bce_iou_is_the_structure_loss_computed_pixel_by_pixel():
+    """F3Net's Eq. 3-5 in a loop: weight 1 + 5 |mean of the GT over the 31x31 window (zero
+    padded, divided by 961) - gt|, weighted BCE and weighted IoU per image, averaged."""
+    torch.manual_seed(1)
+    logits = torch.randn(2, 1, 40, 36)
+    gt = torch.zeros(2, 1, 40, 36)
+    gt[0, 0, 5:25, 8:30], gt[1, 0, 20:, :12] = 1.0, 1.0
+    gt[1, 0, 30, 30] = 0.6  # a soft GT value
+    x, g = logits.double().numpy()[:, 0], gt.double().numpy()[:, 0]
+    per_image = []
+    for b in range(2):
+        weighted_bce = weight_sum = inter = union = 0.0
+        for i in range(40):
+            for j in range(36):
+                window = g[b, max(i - 15, 0):i + 16, max(j - 15, 0):j + 16].sum() / 31 ** 2
+                w = 1 + 5 * abs(window - g[b, i, j])
+                prob = 1 / (1 + np.exp(-x[b, i, j]))
+                weighted_bce += w * -(g[b, i, j] * np.log(prob) + (1 - g[b, i, j]) * np.log(1 - prob))
+                weight_sum += w
+                inter += prob * g[b, i, j] * w
+                union += (prob + g[b, i, j]) * w
+        per_image.append(weighted_bce / weight_sum + 1 - (inter + 1) / (union - inter + 1))
+    loss = compute_loss(logits, gt, {"kind": "bce_iou", "weights": None})
+    assert abs(float(loss) - float(np.mean(per_image))) < 1e-5
 
 
 def test_every_loss_the_config_allows_exists():

@@ -1,7 +1,7 @@
 """BBS-Net's training augmentation as options of ours, checked against its loader written here.
 
-The reference is the authors' ``data.py`` (``SalObjDataset.__getitem__``) as
-shared/reference/BBSNET.md describes it, with each random draw turned into an argument and
+The reference is the authors' ``data.py`` (``SalObjDataset.__getitem__``) as docs/bbsnet.md
+("Augmentation") describes it, with each random draw turned into an argument and
 built from PIL and numpy alone: ``convert('RGB')`` / ``convert('L')``, ``FLIP_LEFT_RIGHT``,
 ``Image.crop`` with their ``>> 1`` box, ``Image.rotate(angle, BICUBIC)``, ImageEnhance
 Brightness / Contrast / Color / Sharpness, a pepper loop over (row, col, value), then
@@ -96,6 +96,16 @@ def gray_levels(ours: torch.Tensor, theirs: torch.Tensor, std=None) -> float:
 def ours_sample(transform, stem: str, seed: int = 0):
     rgb, gt, depth = (np.asarray(im) for im in open_triplet(stem))
     return transform(rgb, depth, gt, False, seed)
+
+
+def recipe_draws(seed: int, stem: str):
+    """The crop window (w, h), colour factors and pepper points (row, col, value) that our
+    draws give for ``seed`` on ``stem``, BBS-Net's recipe (crop_border 30, gt_pepper 0.0015)."""
+    width, height = open_triplet(stem)[0].size
+    cut_w, cut_h = draw_crop(op_rng(seed, "crop"), 30)
+    window = (width - cut_w, height - cut_h)
+    rows, cols, values = draw_pepper(op_rng(seed, "pepper"), window[::-1], 0.0015)
+    return window, draw_colour(op_rng(seed, "colour")), list(zip(rows.tolist(), cols.tolist(), values.tolist()))
 
 
 def unnormalised_rgb(rgb: torch.Tensor) -> torch.Tensor:
@@ -212,12 +222,7 @@ def test_bbsnet_recipe_without_rotation_equals_their_loader_at_our_draws(seed):
     cfg = AugmentConfig(**{**BBSNET, "rotate_prob": 0.0})
     transform = build_train_transform(cfg, spec=SPEC)
     stem = STEMS[seed % len(STEMS)]
-    width, height = open_triplet(stem)[0].size
-    cut_w, cut_h = draw_crop(op_rng(seed, "crop"), 30)
-    window = (width - cut_w, height - cut_h)
-    factors = draw_colour(op_rng(seed, "colour"))
-    rows, cols, values = draw_pepper(op_rng(seed, "pepper"), window[::-1], 0.0015)
-    points = list(zip(rows.tolist(), cols.tolist(), values.tolist()))
+    window, factors, points = recipe_draws(seed, stem)
     assert len(points) == int(0.0015 * window[1] * window[0])
     ours = ours_sample(transform, stem, seed)
     match = [all(gray_levels(a, b) == 0 for a, b in zip(ours, their_sample(
@@ -229,12 +234,8 @@ def test_bbsnet_recipe_with_rotation_stays_within_the_kernel_difference():
     cfg = AugmentConfig(**{**BBSNET, "flip": "none", "rotate_prob": 1.0, "rotate_range": (10, 10)})
     transform = build_train_transform(cfg, spec=SPEC)
     seed, stem = 4, STEMS[4]
-    width, height = open_triplet(stem)[0].size
-    cut_w, cut_h = draw_crop(op_rng(seed, "crop"), 30)
-    window = (width - cut_w, height - cut_h)
-    rows, cols, values = draw_pepper(op_rng(seed, "pepper"), window[::-1], 0.0015)
-    theirs = their_sample(stem, window=window, angle=10, factors=draw_colour(op_rng(seed, "colour")),
-                          points=list(zip(rows.tolist(), cols.tolist(), values.tolist())))
+    window, factors, points = recipe_draws(seed, stem)
+    theirs = their_sample(stem, window=window, angle=10, factors=factors, points=points)
     ours = ours_sample(transform, stem, seed)
     for a, b in zip((unnormalised_rgb(ours[0]), *ours[1:]), (unnormalised_rgb(theirs[0]), *theirs[1:])):
         assert float((a - b).abs().mean()) * 255 < 1.0

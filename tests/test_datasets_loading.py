@@ -13,16 +13,13 @@ from torch.utils.data import DataLoader
 
 from datasets import DatasetSource, RGBDSODDataset, build_test_transform
 from tests.conftest import FIXTURES
+from tests.helpers import unnormalise
 from utils.cli import one_line
 from utils.errors import DatasetError
 from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth
 from utils.layout import list_datasets
 
 S = 32  # side of the small test images
-
-# The release's torchvision Normalize values (CDINet's dataLoader.py): ImageNet mean/std for RGB,
-# 0.485 / 0.229 for depth.
-RGB_MEAN, RGB_STD, DEPTH_MEAN, DEPTH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.485, 0.229
 
 
 def write(path: Path, image: np.ndarray) -> Path:
@@ -43,14 +40,9 @@ def write_sample(root: Path, stem: str, k: int, dirs=("RGB", "depth", "GT"),
     write(root / dirs[2] / f"{stem}{exts[2]}", gt)
 
 
-def unnormalise(item: dict) -> tuple[np.ndarray, np.ndarray]:
-    rgb = item["rgb"].numpy().transpose(1, 2, 0) * np.array(RGB_STD) + np.array(RGB_MEAN)
-    return rgb, item["depth"][0].numpy() * DEPTH_STD + DEPTH_MEAN
-
-
 def identity(item: dict) -> tuple[int, int]:
     """(k from the RGB value, k from the depth rows) of a write_sample sample."""
-    rgb, depth = unnormalise(item)
+    rgb, depth = unnormalise(item["rgb"], item["depth"])
     return round((rgb.mean() * 255 - 10) / 20), int(round((depth > 0.5).sum() / S)) - 1
 
 
@@ -129,7 +121,7 @@ def test_invert_depth_flips_des_polarity(des):
     plain = RGBDSODDataset(des, build_test_transform(64))
     inverted = RGBDSODDataset(DatasetSource(des, invert_depth=True), build_test_transform(64))
     for i in range(len(plain)):
-        d0, d1 = unnormalise(plain[i])[1], unnormalise(inverted[i])[1]
+        d0, d1 = (unnormalise(item["rgb"], item["depth"])[1] for item in (plain[i], inverted[i]))
         # (255 - d) / 255 = 1 - d / 255, up to the 8-bit rounding of each resized map
         assert np.abs(d0 + d1 - 1.0).max() <= 1 / 255 + 1e-6
         inside = plain[i]["gt"][0].numpy() > 0.5
@@ -200,7 +192,7 @@ def test_dut_style_small_depth_lands_on_the_rgb_objects(tmp_path):
     write(root / "depth" / "x.png", depth)
     item = RGBDSODDataset(root, build_test_transform(32))[0]
     assert item["size"].tolist() == [48, 64]
-    near = unnormalise(item)[1] > 0.5
+    near = unnormalise(item["rgb"], item["depth"])[1] > 0.5
     obj = item["gt"][0].numpy() > 0.5
     assert (near & obj).sum() / (near | obj).sum() > 0.8
 

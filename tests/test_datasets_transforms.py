@@ -9,14 +9,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datasets import build_test_transform, build_train_transform
+from tests.helpers import DEPTH_MEAN, DEPTH_STD, RGB_MEAN, RGB_STD, unnormalise
 from utils.config import AugmentConfig, PreprocessConfig
 from utils.errors import ConfigError
 
 H, W = 48, 64
-
-# The release's torchvision Normalize values (CDINet's dataLoader.py): ImageNet mean/std for RGB,
-# 0.485 / 0.229 for depth.
-RGB_MEAN, RGB_STD, DEPTH_MEAN, DEPTH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.485, 0.229
 
 
 def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,11 +25,6 @@ def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     depth[6:20, 8:26] = 230
     gt[6:20, 8:26] = 255
     return rgb, depth, gt
-
-
-def unnormalise(rgb: torch.Tensor, depth: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    rgb = rgb.numpy().transpose(1, 2, 0) * np.array(RGB_STD) + np.array(RGB_MEAN)
-    return rgb, depth[0].numpy() * DEPTH_STD + DEPTH_MEAN
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -67,7 +67,7 @@ def test_parameter_counts_match_release():
 def test_macs_at_256_match_release_figure(model):
     """docs/cdinet.md "Parameters and compute": about 95.9 GMACs (191.8 GFLOPs) per 256x256 image, of which the semantic
     blocks' 1x1 reductions run on the concatenation at the skip's resolution. Ours reduce each
-    higher skip at its own resolution (models/decoder.py, the same function): the difference,
+    higher skip at its own resolution (models/cdinet/decoder.py, the same function): the difference,
     counted here from the layer shapes, is the only one."""
     skips = [(64, 256), (128, 128), (256, 64), (512, 32), (512, 16)]  # (channels, side) of f1..f5
 
@@ -254,3 +254,10 @@ def test_backbone_file_given_as_a_full_model_says_so(torchvision_vgg16, model):
 def test_misspelt_backbone_lists_the_valid_values():
     with pytest.raises(WeightsError, match="model.backbone.weights 'imagnet' is none of: imagenet, none, or the path"):
         new_cdinet(weights="imagnet")
+
+
+def test_a_folder_as_backbone_weights_is_refused_as_a_misspelling_is(tmp_path):
+    """Only an existing file is a path of start weights (as for BBS-Net and train.py's check)."""
+    with pytest.raises(WeightsError, match=r"model.backbone.weights '.*' is none of: imagenet, none, or the path of "
+                                           r"an existing torchvision VGG16 state-dict file"):
+        new_cdinet(weights=tmp_path)

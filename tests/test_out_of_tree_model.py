@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from PIL import Image
 
 import train
 from datasets.synthetic import generate
@@ -72,6 +76,36 @@ def outside(tmp_path_factory):
     return folder
 
 
+def tiny_map(state: dict, rgb_path: Path, depth_path: Path) -> np.ndarray:
+    """The saliency map of the tiny network written out here: its pixel path (Pillow resize to 32,
+    ImageNet mean/std on RGB, depth in [0, 1]), its last output from the saved tensors with
+    ``F.conv2d``, and the release's post-processing (bilinear to the image's size, sigmoid,
+    min-max, x255, rounded)."""
+    rgb_image = Image.open(rgb_path).convert("RGB")
+    rgb = T.Compose([T.Resize((32, 32)), T.ToTensor(),
+                     T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(rgb_image)[None]
+    depth = T.Compose([T.Resize((32, 32)), T.ToTensor()])(Image.open(depth_path).convert("L"))[None]
+    features = torch.relu(F.conv2d(rgb, state["rgb.weight"], state["rgb.bias"], padding=1)
+                          + F.conv2d(depth, state["depth.weight"], state["depth.bias"], padding=1))
+    logits = F.conv2d(features, state["fine.weight"], state["fine.bias"], padding=1)
+    prob = torch.sigmoid(F.interpolate(logits, size=rgb_image.size[::-1], mode="bilinear", align_corners=False))
+    prob = (prob - prob.min()) / (prob.max() - prob.min() + 1e-8)
+    return torch.round(prob * 255)[0, 0].numpy().astype(int)
+
+
+def mean_absolute_error(map_paths, gt_folder: Path) -> float:
+    """MAE as docs/metrics.md defines it, per image then averaged: the map / 255, min-max
+    normalised, against the GT thresholded at 128."""
+    scores = []
+    for path in map_paths:
+        pred = np.asarray(Image.open(path).convert("L"), np.float64) / 255
+        if pred.max() > pred.min():
+            pred = (pred - pred.min()) / (pred.max() - pred.min())
+        gt = np.asarray(Image.open(gt_folder / path.name).convert("L")) > 128
+        scores.append(np.abs(pred - gt).mean())
+    return float(np.mean(scores))
+
+
 def project_state() -> str:
     """Tracked changes and untracked files of the project, as git sees them."""
     return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
@@ -91,9 +125,6 @@ def test_a_model_from_another_folder_trains_tests_predicts_and_evaluates(outside
     assert saved["config"]["imports"] == ["my_tiny_model"]
     assert saved["config"]["model"]["name"] == "tiny_two_stream" and saved["config"]["model"]["width"] == 6
     assert saved["model"]["rgb.weight"].shape == (6, 3, 3, 3)
-    lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    epoch = next(line for line in lines if line.get("epoch") == 1)
-    assert 0.0 <= epoch["val"]["Sm"] <= 1.0 and np.isfinite(epoch["loss"])
 
     # test.py in a fresh interpreter: only the checkpoint says which model and module it needs.
     maps = tmp_path / "maps"
@@ -109,14 +140,14 @@ def test_a_model_from_another_folder_trains_tests_predicts_and_evaluates(outside
     assert settings["model_description"] == "Tiny two-stream" and settings["size"] == 32
     assert "rde" not in json.dumps(settings)  # nothing of CDINet's switches is recorded for it
 
-    # Predictor gives test.py's maps (same checkpoint, same spec: depth in [0, 1], 32x32).
+    # Predictor and test.py give the maps of the network written out here (tiny_map).
     predictor = Predictor.from_checkpoint(run_dir / "weights_final.pth", device="cpu")
-    stem = Path(names[0]).stem
-    rgb = next((data / "test" / "SYN" / "RGB").glob(f"{stem}.*"))
-    depth = next((data / "test" / "SYN" / "depth").glob(f"{stem}.*"))
-    from_predictor = predictor.predict(str(rgb), str(depth))
-    from_test_py = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(maps / "SYN" / names[0]))
-    assert np.abs(from_predictor.astype(int) - from_test_py.astype(int)).max() <= 1
+    for name in names:
+        rgb = next((data / "test" / "SYN" / "RGB").glob(f"{Path(name).stem}.*"))
+        depth = next((data / "test" / "SYN" / "depth").glob(f"{Path(name).stem}.*"))
+        expected = tiny_map(saved["model"], rgb, depth)
+        assert np.abs(predictor.predict(str(rgb), str(depth)).astype(int) - expected).max() <= 1, name
+        assert np.abs(np.asarray(Image.open(maps / "SYN" / name)).astype(int) - expected).max() <= 1, name
 
     # python -m eval on those maps: a table with the model's row.
     result = subprocess.run([sys.executable, "-m", "eval", "--pred", str(maps), "--data-root", str(data / "test"),
@@ -124,7 +155,8 @@ def test_a_model_from_another_folder_trains_tests_predicts_and_evaluates(outside
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "eval" / "table.md").read_text()
-    assert "maps" in table and "SYN" in table
+    mae = float(re.search(r"\| MAE [^|]*\| \**([0-9.]+)", table).group(1))
+    assert abs(mae - mean_absolute_error(sorted((maps / "SYN").iterdir()), data / "test" / "SYN" / "GT")) <= 5.01e-4
 
     assert project_state() == before  # no project file edited or added
 

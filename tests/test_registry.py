@@ -1,6 +1,8 @@
 """The model registry: registration by function name, option sections, configs that name a model."""
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 from torch import nn
@@ -56,6 +58,32 @@ def test_a_second_model_of_the_same_name_is_refused(registered):
 
     with pytest.raises(ValueError, match="'twice_net' is already registered"):
         other()
+
+
+SAME_NAME_MODEL = """
+from models import register_model
+
+
+@register_model
+def same_name_net(pretrained: bool = False):
+    return None
+"""
+
+
+def module_from_source(name: str, source: str) -> types.ModuleType:
+    """A module ``name`` holding ``source``'s definitions (as if imported from a file of that name)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"{name}.py", "exec"), module.__dict__)
+    return module
+
+
+def test_two_modules_defining_a_model_of_one_name_are_refused(registered):
+    """Both define a top-level ``same_name_net``: the same qualified name, in other modules."""
+    first = module_from_source("lab_a_models", SAME_NAME_MODEL)
+    assert get_entry("same_name_net").builder is first.same_name_net
+    module_from_source("lab_a_models", SAME_NAME_MODEL)  # the same module imported again registers again
+    with pytest.raises(ValueError, match=r"'same_name_net' is already registered \(from lab_a_models\)"):
+        module_from_source("lab_b_models", SAME_NAME_MODEL)
 
 
 def test_an_unknown_model_name_lists_the_registered_ones():
@@ -116,3 +144,19 @@ def test_weights_of_one_model_never_load_into_another(tmp_path):
     with pytest.raises(WeightsError, match=r"holds CDINet on MobileNetV2 \(cdinet, .*the model to load it into "
                                            r"is BBS-Net"):
         load_weights(create_model("bbsnet"), path)
+
+
+def test_hub_accepts_options_that_differ_from_the_checkpoint_in_start_weights_only(tmp_path):
+    """A file trained with ``backbone.weights: none`` and options naming the same architecture
+    (start weights at their default, ``imagenet``) loads; another architecture is refused."""
+    import hubconf
+    from utils.checkpoint import weights_export
+
+    torch.manual_seed(0)
+    source = create_model("cdinet", backbone={"name": "mobilenet_v2", "weights": "none"}, modules={"ddr": False})
+    path = tmp_path / "w.pth"
+    torch.save(weights_export(source.state_dict(), {"model": {"name": "cdinet", **source.model_options}}), path)
+    model = hubconf.cdinet(weights=str(path), backbone={"name": "mobilenet_v2"}, modules={"ddr": False})
+    assert all(torch.equal(value, source.state_dict()[key]) for key, value in model.state_dict().items())
+    with pytest.raises(WeightsError, match=r"holds cdinet with options .*'ddr': False.*; asked for .*'ddr': True"):
+        hubconf.cdinet(weights=str(path), backbone={"name": "mobilenet_v2"}, modules={"ddr": True})

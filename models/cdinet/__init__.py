@@ -22,7 +22,7 @@ from .options import CDINetOptions
 from .pretrained import init_backbone
 from .variant import ModelVariant
 
-# The rows of the model cards (models.summary --table, the zoo): the release, the four
+# The rows of the model cards (models.summary --table): the release, the four
 # configs/ablation/*.yaml, the other backbones.
 CARDS = (
     ("release", {}),

@@ -4,7 +4,7 @@ A backbone here is five *stages* called one by one (CDINet interleaves RDE/DSE b
 each with a ``feature_info`` entry (output channels ``num_chs``, stride ``reduction``), and a
 ``load_torchvision(state_dict)`` that copies a torchvision ImageNet state dict in (strict).
 
-- ``vgg16``: ``models/vgg.py``, the release's backbone (average pooling; levels at strides
+- ``vgg16``: ``models/cdinet/vgg.py``, the release's backbone (average pooling; levels at strides
   1, 2, 4, 8, 16).
 - Any other entry of ``BACKBONES`` is a torchvision classifier cut into five stages by naming
   its sub-modules (``TorchvisionStages``). Their first level is at stride 2 (the stem
@@ -125,7 +125,7 @@ class TorchvisionStages(FiveStages):
 
 
 class VGG16Stream(VGG16Features):
-    """The release's VGG16 (``models/vgg.py``) with the interface of the other backbones."""
+    """The release's VGG16 (``models/cdinet/vgg.py``) with the interface of the other backbones."""
 
     spec = BACKBONES["vgg16"]
 
@@ -134,7 +134,7 @@ class VGG16Stream(VGG16Features):
 
 
 def make_backbone(name: str) -> nn.Module:
-    """One stream's backbone, randomly initialised (``models.weights.init_backbone`` loads
+    """One stream's backbone, randomly initialised (``models.cdinet.pretrained.init_backbone`` loads
     ImageNet weights)."""
     spec = backbone_spec(name)
     return VGG16Stream() if spec.name == "vgg16" else TorchvisionStages(spec)

@@ -47,7 +47,7 @@ class RDE(nn.Module):
 
 
 class Fuse(nn.Module):
-    """Where a switch is off (``models/variant.py``): join F_r and F_d of ``channels`` each.
+    """Where a switch is off (``models/cdinet/variant.py``): join F_r and F_d of ``channels`` each.
 
     ``concat``: ReLU(Conv1x1(cat[F_r, F_d])), 2c -> c; ``add``: F_r + F_d (no parameters).
     """

@@ -5,7 +5,7 @@ not shared) interact discrepantly: RGB refines depth's details at levels 1-2 (RD
 refines RGB's semantics at levels 3-5 (DSE); the DDR decoder densely reuses all higher-level
 skips. The wiring, layer for layer, is the authors' release (docs/cdinet.md, "Encoder wiring").
 
-Other backbones (ours, ``models/backbones.py``): RDE and DSE work at the backbone's own widths;
+Other backbones (ours, ``models/cdinet/backbones.py``): RDE and DSE work at the backbone's own widths;
 a 1x1 convolution (``adapt<k>``, with bias, no activation) maps each level whose width differs
 from VGG16's to the decoder's width (64, 128, 256, 512, 512), so the decoder is the release's.
 A backbone whose level 1 is at stride 2 gives logits at H/2, upsampled x2 (bilinear,
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from utils.errors import InputShapeError
 
 from ..spec import InputSpec
 from .backbones import BACKBONES, make_backbone
@@ -40,35 +38,19 @@ def describe_model(variant: ModelVariant, backbone: str) -> str:
     return variant.describe() + ("" if backbone == "vgg16" else f", {title}")
 
 
-def check_inputs(rgb: torch.Tensor, depth: torch.Tensor, multiple: int = 16) -> None:
-    """One clear error for bad inputs instead of a shape mismatch deep in the network."""
-    if rgb.dim() != 4 or rgb.shape[1] != 3:
-        raise InputShapeError(f"rgb must have shape (B, 3, H, W), got {tuple(rgb.shape)}")
-    if depth.dim() != 4 or depth.shape[1] != 1:
-        raise InputShapeError(f"depth must have shape (B, 1, H, W), got {tuple(depth.shape)}")
-    if rgb.shape[0] != depth.shape[0] or rgb.shape[2:] != depth.shape[2:]:
-        raise InputShapeError(
-            f"rgb {tuple(rgb.shape)} and depth {tuple(depth.shape)} differ in batch or size"
-        )
-    height, width = rgb.shape[2:]
-    if height % multiple or width % multiple:
-        raise InputShapeError(f"H and W must be multiples of {multiple} (the backbone's deepest "
-                              f"stride), got {height}x{width}")
-
-
 class CDINet(nn.Module):
     """CDINet. ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,1,H,W)``.
 
-    H and W are multiples of ``input_multiple`` (16 for VGG16, 32 for the others). Inputs are
-    normalised as in the release (RGB with ImageNet mean/std, depth with mean 0.485, std 0.229,
-    near = bright). The output is logits: apply a
-    sigmoid for saliency. Backbone weights are loaded outside ``__init__`` (see
-    ``models.init_backbone``); everything else keeps PyTorch's default initialisation.
+    H and W are multiples of ``input_spec.multiple`` (16 for VGG16, 32 for the others). Inputs
+    are normalised as in the release (RGB with ImageNet mean/std, depth with mean 0.485, std
+    0.229, near = bright). The output is logits: apply a sigmoid for saliency. Backbone weights
+    are loaded outside ``__init__`` (``models.cdinet.init_backbone``); everything else keeps
+    PyTorch's default initialisation.
 
-    ``variant`` switches RDE, DSE and DDR off for ablations (``models/variant.py``); the default
-    is the release. Where RDE (levels 1-2) or DSE (levels 3-5) is off, ``fuse<k>`` joins the two
-    streams for the decoder skip and the streams go on unchanged. ``backbone`` names an entry of
-    ``models.backbones.BACKBONES`` (default ``vgg16``, the release).
+    ``variant`` switches RDE, DSE and DDR off for ablations (``models/cdinet/variant.py``); the
+    default is the release. Where RDE (levels 1-2) or DSE (levels 3-5) is off, ``fuse<k>`` joins
+    the two streams for the decoder skip and the streams go on unchanged. ``backbone`` names an
+    entry of ``models.cdinet.backbones.BACKBONES`` (default ``vgg16``, the release).
     """
 
     def __init__(self, variant: ModelVariant | None = None, backbone: str = "vgg16"):
@@ -82,9 +64,8 @@ class CDINet(nn.Module):
         self.model_options = {"backbone": {"name": backbone, "weights": "none"}, "modules": variant.to_dict()}
         widths = [info["num_chs"] for info in self.rgb_backbone.feature_info]
         self.first_stride = self.rgb_backbone.feature_info[0]["reduction"]
-        self.input_multiple = self.rgb_backbone.spec.input_multiple
         # The release's pixel path (the default InputSpec), at this backbone's deepest stride.
-        self.input_spec = InputSpec(multiple=self.input_multiple)
+        self.input_spec = InputSpec(multiple=self.rgb_backbone.spec.input_multiple)
         # Measured on the VGG16 streams only.
         self.cpu_backend_costs = CPU_BACKEND_COSTS if backbone == "vgg16" else None
         for level in (1, 2):
@@ -104,7 +85,7 @@ class CDINet(nn.Module):
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # the ONNX export traces with example shapes
-            check_inputs(rgb, depth, self.input_multiple)
+            self.input_spec.check_inputs(rgb, depth, "CDINet")
         rgb_net, depth_net = self.rgb_backbone, self.depth_backbone
         depth = depth.repeat(1, 3, 1, 1)  # one-channel depth fed to a 3-channel VGG
 

@@ -6,19 +6,17 @@ from typing import Any
 
 from utils.options import Section, option
 
+from ..weights import StartWeightsConfig
 from .backbones import BACKBONES
 from .variant import ModelVariant
 
 
 @dataclass
-class BackboneConfig(Section):
-    """``model.backbone``. name: the backbone (vgg16 is the release's); weights: how both streams
-    start: ``imagenet`` (torchvision's weights, through its cache), ``none`` (random init) or the
-    path of a torchvision state-dict file of that backbone."""
+class BackboneConfig(StartWeightsConfig):
+    """``model.backbone``. name: the backbone of both streams (vgg16 is the release's); weights:
+    how both start (``StartWeightsConfig``)."""
 
-    key = "model.backbone"
     name: str = option("vgg16", choices=lambda: tuple(BACKBONES))
-    weights: str = option("imagenet")
 
 
 @dataclass

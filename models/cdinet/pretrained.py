@@ -7,36 +7,27 @@ same with their own torchvision classifier. Everything else keeps PyTorch's defa
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Union
 
 from torch import nn
 
-from utils.checkpoint import read_checkpoint
 from utils.errors import WeightsError
 
-from ..weights import extract_state_dict, imagenet_state_dict, strip_wrapper_prefixes
+from ..weights import start_weights
 
 
 def init_backbone(model: nn.Module, source: Union[str, os.PathLike, None]) -> None:
-    """Initialise both streams of ``model`` (``model.backbone.weights`` in the config).
-
-    ``source``: ``"imagenet"`` (torchvision's ImageNet weights of the backbone, e.g.
-    ``VGG16_Weights.IMAGENET1K_V1``, through its cache), a path to a torchvision state-dict file
-    of the same architecture, or ``None`` / ``"none"`` (keep the random init).
-    """
-    if source is None or str(source).lower() == "none":
-        return
+    """Initialise both streams of ``model`` from ``source``, ``model.backbone.weights`` in the
+    config (``models.weights.start_weights``: ``imagenet``, e.g. ``VGG16_Weights.IMAGENET1K_V1``
+    through torchvision's cache, a torchvision state-dict file of the same architecture, or
+    ``None`` / ``"none"``: keep the random init)."""
     spec = model.rgb_backbone.spec
-    if str(source).lower() == "imagenet":
-        state, origin = imagenet_state_dict(spec.imagenet_weights, spec.title), f"ImageNet {spec.title}"
-    elif not Path(source).exists():
-        raise WeightsError(f"model.backbone.weights {str(source)!r} is none of: imagenet, none, or the path of an "
-                           f"existing torchvision {spec.title} state-dict file")
-    else:
-        state, origin = extract_state_dict(read_checkpoint(source), str(source)), str(source)
+    start = start_weights(source, spec.imagenet_weights, spec.title)
+    if start is None:
+        return
+    state, origin = start
     try:
         for stream in (model.rgb_backbone, model.depth_backbone):
-            stream.load_torchvision(strip_wrapper_prefixes(state))
+            stream.load_torchvision(state)
     except ValueError as error:
         raise WeightsError(f"{origin}: {error}") from None
