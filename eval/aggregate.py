@@ -38,7 +38,8 @@ class SODEvaluator:
 
     ``pred``: uint8 (0-255, the exact reference semantics: /255 then min-max) or float in [0, 1]
     (min-max normalised, no 8-bit rounding except inside the 256-threshold curves); ``gt``: bool,
-    uint8 (``> 128``) or float (``* 255 > 128``). See ``eval/inputs.py`` for every conversion.
+    uint8 (``> 128``; a 0/1 mask as 0/255) or float (``* 255 > 128``). See ``eval/inputs.py`` for
+    every conversion.
     """
 
     def __init__(self, protocol: str = "pysodmetrics"):

@@ -32,6 +32,11 @@ SHAPES = {
 }
 SIZES = (5, 10, 15, 20, 30, 40, 50, 60, 80, 100)
 LEVEL = 0.95
+EXAMPLES = """examples:
+  python -m eval.bootstrap_coverage                              (the table of docs/evaluation.md)
+  python -m eval.bootstrap_coverage --replications 500 --resamples 300   (a quick look)
+  python -m eval.bootstrap_coverage --seed 1                     (another draw of the same table)
+"""
 
 
 def true_difference(shape: tuple) -> float:
@@ -75,7 +80,7 @@ def coverage_table(replications: int, resamples: int, seed: int) -> str:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.bootstrap_coverage", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replications", type=positive_int, default=4000, help="simulated data sets per cell")
     parser.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples (B)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every cell's generator")

@@ -8,6 +8,7 @@ from utils.cli import non_negative_int, run_cli
 from utils.errors import EvalError
 
 from .bootstrap import MIN_IMAGES_FOR_VERDICT
+from .plots import add_limit_options, limits_from_args
 from .protocol import PROTOCOLS
 from .report import LAYOUTS
 from .scores import METRIC_KEYS, TABLE_METRICS
@@ -23,6 +24,8 @@ EXAMPLES = """examples:
   python -m eval --pred maps/CDINet --data-root data/test --datasets NJU2K --out out/fast --ci 0
   python -m eval --pred maps/CDINet maps/JL-DCF --data-root data/test --datasets NJU2K NLPR SIP \\
       --out out/paper --metrics Sm wFm maxFm maxEm MAE --layout datasets-as-columns
+  python -m eval --pred maps/CDINet maps/JL-DCF --data-root data/test --datasets NJU2K --out out/full \\
+      --pr-xlim 0 1 --pr-ylim 0 1 --fm-ylim 0 1
 
 Each --pred folder holds <DATASET>/<stem>.png; the GT is read from DATA_ROOT/<DATASET>/GT/
 (or Mask, masks, test_masks, ... in any case). LABEL=DIR1,DIR2,... or LABEL='GLOB' (quoted, so
@@ -37,7 +40,9 @@ papers) with methods as columns, one row per dataset and metric (--layout method
 default: 7 datasets x 4 metrics stay 28 rows instead of 28 columns), or one column group per
 dataset (--layout datasets-as-columns); metrics.json and metrics.csv hold all nine metrics. Each
 dataset has a footnote: its number of GT images and whether it is the known test split.
-table.tex needs only \\usepackage{booktabs}; paste it inside a table environment.
+table.tex needs only \\usepackage{booktabs}; paste it inside a table environment. The PR and
+F-measure figures are zoomed on the top-right corner where methods differ (--pr-xlim, --pr-ylim,
+--fm-ylim 0 1: full axes); python -m eval.plots OUT redraws them from OUT/curves.json.
 
 Every dataset number gets a percentile bootstrap interval over images (--ci resamples, default
 1000; --ci 0: none), shown as 0.918 ±.006 (half its width; bounds in metrics.json). On a dataset
@@ -94,6 +99,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "methods), or a row per method and a column group per dataset (datasets-as-columns)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PR / F-measure curve figures")
+    add_limit_options(parser)
     return parser
 
 
@@ -149,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers, allow_missing=args.allow_missing, overwrite=args.overwrite,
         plots=not args.no_plots, bootstrap=Bootstrap(args.ci, args.ci_level, args.seed) if args.ci else None,
         compare=args.compare, reference=args.reference, bold=args.bold, metrics=args.metrics, layout=args.layout,
+        curve_limits=limits_from_args(args),
     )
     print(format_table(result))
     for note in result["notes"]:

@@ -12,7 +12,8 @@ Conventions (docs/metrics.md, "Input preparation"):
 - float prediction (float16/32/64, values in [0, 1]): converted to float64 and min-max
   normalised the same way, without any 8-bit rounding. Only the 256-threshold curves quantise
   it, as the references do (``uint8(p * 255)`` in PySODMetrics, ``p >= t`` in MATLAB).
-- GT: bool as is; uint8 (or other integers) ``> 128``; float ``* 255 > 128`` (the 8-bit rule on
+- GT: bool as is; uint8 (or other integers) ``> 128`` after the project's one GT rule (a 0/1
+  mask is read as 0/255: ``utils.images.apply_gt_rule``); float ``* 255 > 128`` (the 8-bit rule on
   the [0, 1] scale).
 - A prediction of another size than its GT is resized to the GT size with OpenCV bilinear
   (``cv2.INTER_LINEAR``; a uint8 map stays uint8, as in PySODEvalToolkit).
@@ -21,6 +22,8 @@ Conventions (docs/metrics.md, "Input preparation"):
 """
 import cv2
 import numpy as np
+
+from utils.images import apply_gt_rule
 
 from .protocol import minmax
 
@@ -38,14 +41,15 @@ def as_array(x) -> np.ndarray:
 
 
 def binarize_gt(gt) -> np.ndarray:
-    """GT as a bool mask: ``> 128`` on the 8-bit scale (docs/metrics.md, "GT binarisation")."""
+    """GT as a bool mask: ``> 128`` on the 8-bit scale, a 0/1 mask read as 0/255 first
+    (docs/metrics.md, "GT binarisation")."""
     gt = as_array(gt)
     if gt.dtype == bool:
         return gt
     if np.issubdtype(gt.dtype, np.floating):
         return gt * 255 > 128
     if np.issubdtype(gt.dtype, np.integer):
-        return gt > 128
+        return apply_gt_rule(gt) > 128
     raise TypeError(f"unsupported GT dtype {gt.dtype}")
 
 

@@ -6,8 +6,9 @@ methods are given). The rows are the stems asked for, or picked by the S-measure
 stem and that S-measure. Files are found as ``python -m eval`` finds them (``utils/layout.py``): maps
 in ``<method>/<DATASET>/<stem>.png``, inputs in ``ROOT/<DATASET>/{RGB,depth,GT}`` (or
 ``Image``/``depths``/``Mask``... in any case). Depth is read unchanged (8- or 16-bit) and
-min-max normalised; maps and GT are shown as stored. Every tile is fitted, keeping its aspect,
-into one cell ``size`` px high; the figure is written as PNG and PDF, each atomically.
+min-max normalised; maps are shown as stored, GT as eval reads it (a 0/1 mask as 0/255). Every
+tile is fitted, keeping its aspect, into one cell ``size`` px high; the figure is written as PNG
+and PDF, each atomically.
 matplotlib is imported only when the figure is drawn.
 """
 import argparse
@@ -21,7 +22,7 @@ import numpy as np
 from utils.cli import run_cli
 from utils.errors import EvalError
 from utils.files import atomic_file
-from utils.images import minmax_depth, read_depth_raw, read_gray_map, read_rgb
+from utils.images import apply_gt_rule, minmax_depth, read_depth_raw, read_gray_map, read_gt_map, read_rgb
 from utils.layout import role_dir, unique_images
 
 from .cli import parse_preds
@@ -83,7 +84,7 @@ def check_stems(stems, columns: list[Column]) -> None:
 
 def s_measures(stems, pred: Column, gt: Column) -> dict[str, float]:
     """``{stem: S-measure}`` of the maps of ``pred`` against ``gt`` (``pysodmetrics`` protocol)."""
-    return {stem: pair_metrics(read_gray_map(pred.files[stem]), read_gray_map(gt.files[stem])).sm for stem in stems}
+    return {stem: pair_metrics(read_gray_map(pred.files[stem]), read_gt_map(gt.files[stem])).sm for stem in stems}
 
 
 def pick_rows(scores: dict[str, float], n: int) -> list[str]:
@@ -120,10 +121,10 @@ def fit_tile(image: np.ndarray, cell_h: int, cell_w: int) -> np.ndarray:
 
 
 def row_images(stem: str, columns: list[Column], invert_depth: bool) -> list[np.ndarray]:
-    """The decoded tiles of one row: RGB, normalised depth, GT and the maps."""
-    rgb, depth, *masks = columns
-    return ([read_rgb(rgb.files[stem]), read_depth(depth.files[stem], invert_depth)]
-            + [read_gray_map(column.files[stem]) for column in masks])
+    """The decoded tiles of one row: RGB, normalised depth, GT (after the GT rule) and the maps."""
+    rgb, depth, gt, *maps = columns
+    return ([read_rgb(rgb.files[stem]), read_depth(depth.files[stem], invert_depth),
+             apply_gt_rule(read_gt_map(gt.files[stem]))] + [read_gray_map(column.files[stem]) for column in maps])
 
 
 def mosaic(rows: list[list[np.ndarray]], size: int) -> tuple[np.ndarray, int]:

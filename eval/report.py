@@ -14,7 +14,8 @@ ties on the printed value are all bold), among the methods evaluated on every GT
 difference includes 0, ``eval/summary.py``), except on a dataset of fewer than
 :data:`eval.bootstrap.MIN_IMAGES_FOR_VERDICT` images, where only the best value is. A method that
 missed some images (``--allow-missing``) is shown with its image count (``5/6``, once per dataset)
-and never bolded, and a method with no maps for a dataset gets an empty cell (``-``). A method of
+and never bolded, and a method with no maps for a dataset keeps its row or column with an en dash in
+each cell (``–``; ``--`` in LaTeX), as does an undefined value. A method of
 several runs shows the mean over runs (``A (3 runs)``); table.md lists its runs below the table.
 Each dataset has a footnote: its number of GT images and the split check (``eval/split_check.py``).
 """
@@ -40,10 +41,11 @@ for a few datasets and many methods."""
 
 _LATEX_HEADER = {
     "Sm": r"$S_\alpha\uparrow$", "wFm": r"$F^w_\beta\uparrow$", "MAE": r"$M\downarrow$",
-    "adpFm": r"$F^{adp}_\beta\uparrow$", "meanFm": r"$F^{mean}_\beta\uparrow$",
-    "maxFm": r"$F^{max}_\beta\uparrow$", "adpEm": r"$E^{adp}_\xi\uparrow$",
-    "meanEm": r"$E^{mean}_\xi\uparrow$", "maxEm": r"$E^{max}_\xi\uparrow$",
+    "adpFm": r"$F_\beta^{\mathrm{adp}}\uparrow$", "meanFm": r"$F_\beta^{\mathrm{mean}}\uparrow$",
+    "maxFm": r"$F_\beta^{\mathrm{max}}\uparrow$", "adpEm": r"$E_\xi^{\mathrm{adp}}\uparrow$",
+    "meanEm": r"$E_\xi^{\mathrm{mean}}\uparrow$", "maxEm": r"$E_\xi^{\mathrm{max}}\uparrow$",
 }
+MISSING, TEX_MISSING = "–", "--"  # an en dash: no maps for the dataset, or an undefined value
 _ARROWS = {k: "↓" if k in LOWER_IS_BETTER else "↑" for k in METRIC_KEYS}
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -63,7 +65,7 @@ def _settings(payload: dict) -> tuple[tuple[str, ...], str]:
 
 
 def _fmt(value) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
+    return MISSING if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _half_width(scores: dict, key: str) -> str:
@@ -194,10 +196,10 @@ def _md_cell(value: str, half: str, bold: bool) -> str:
 
 
 def _md_value(scores: dict | None, key: str, bold: bool, count: bool) -> str:
-    """One method's value in a cell (``-`` without scores), with its count if ``count`` and it
-    missed images."""
+    """One method's value in a cell (an en dash without scores), with its count if ``count`` and
+    it missed images."""
     if not scores:
-        return "-"
+        return MISSING
     cell = _md_cell(_fmt(scores[key]), _half_width(scores, key), bold)
     return f"{cell} ({_count(scores)})" if count and not _complete(scores) else cell
 
@@ -254,9 +256,10 @@ def _md_datasets_as_columns(payload: dict, keys, bold: _Bolding) -> list[str]:
                   "| Method | " + " | ".join(f"{k} {_ARROWS[k]}" for k in keys) + " | n |",
                   "|---|" + "---:|" * (len(keys) + 1)]
         for method, per_dataset in results.items():
-            if (scores := per_dataset.get(dataset)) is not None:
-                cells = [_md_value(scores, k, bold(method, dataset, k), False) for k in keys]
-                lines.append(f"| {_md(_label(method, scores))} | " + " | ".join(cells) + f" | {_count(scores)} |")
+            scores = per_dataset.get(dataset)
+            cells = [_md_value(scores, k, bold(method, dataset, k), False) for k in keys]
+            count = _count(scores) if scores else MISSING
+            lines.append(f"| {_md(_column_label(method, per_dataset))} | " + " | ".join(cells) + f" | {count} |")
         lines += ["", _md(dataset_note(payload, dataset)), ""]
     return lines[:-1]
 
@@ -280,9 +283,10 @@ def _tex(text: str) -> str:
 
 def _tex_value(scores: dict | None, key: str, bold: bool, count: bool) -> str:
     """One method's value in a cell: ``\\textbf`` if ``bold``, ``{\\scriptsize$\\pm$.006}`` after a
-    value with an interval and, if ``count``, ``\\textsuperscript{(5/6)}`` when it missed images."""
-    if not scores:
-        return "-"
+    value with an interval and, if ``count``, ``\\textsuperscript{(5/6)}`` when it missed images;
+    an en dash (``--``) without scores or value."""
+    if not scores or _fmt(scores.get(key)) == MISSING:
+        return TEX_MISSING
     cell = _fmt(scores.get(key))
     if bold:
         cell = rf"\textbf{{{cell}}}"
@@ -396,7 +400,7 @@ def write_reports(out_dir: Path, payload: dict, curves: dict) -> None:
 
 
 def _signed(value) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:+.4f}"
+    return MISSING if value is None or math.isnan(value) else f"{value:+.4f}"
 
 
 def comparison_markdown(content: dict) -> str:

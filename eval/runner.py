@@ -19,7 +19,7 @@ from pathlib import Path
 
 from utils.errors import EvalError
 from utils.files import atomic_folder
-from utils.images import read_gray_map
+from utils.images import GT_KINDS, gt_kind, read_gray_map, read_gt_map
 from utils.layout import find_dataset_folder, find_role_dirs, list_datasets, role_dir, unique_images
 
 from .aggregate import SODEvaluator, curve_thresholds
@@ -68,8 +68,9 @@ def _plan(sources: dict, data_root: Path, datasets: list[str], allow_missing: bo
             missing[source, dataset] = len(absent)
             if len(absent) == len(gts):
                 if not allow_missing:
-                    raise EvalError(f"no predictions of {source} for {dataset} in {Path(sources[source]) / dataset}")
-                problems.append(f"{source}/{dataset}: no maps at all (an empty cell in the tables)")
+                    raise EvalError(f"no predictions of {source} for {dataset} in {Path(sources[source]) / dataset} "
+                                    f"(--allow-missing leaves its cells empty)")
+                problems.append(f"{source}/{dataset}: no maps at all (en dashes in the tables)")
             elif absent:
                 shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
                 problems.append(f"{source}/{dataset}: {len(absent)} of {len(gts)} ({shown})")
@@ -137,7 +138,7 @@ def _method_maps(folder: Path, dataset: str, allow_missing: bool) -> dict[str, P
             raise EvalError(f"{folder} holds {len(own)} maps itself, not one folder per dataset: pass its parent, "
                             f"--pred {folder.parent} (maps go to <method folder>/<DATASET>/<stem>.png)")
         found = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_dir())) or "nothing"
-        raise EvalError(f"no {dataset} folder in {folder}; found: {found}")
+        raise EvalError(f"no {dataset} folder in {folder}; found: {found} (--allow-missing leaves its cells empty)")
     return unique_images(path)
 
 
@@ -151,12 +152,14 @@ def _dataset_folder(root: Path, spec: str) -> tuple[str, Path]:
 
 
 def _score_gt(task, protocol: str):
-    """Score every method's prediction of one GT image; also names those that were resized.
+    """How the GT image is stored (``utils.images.gt_kind``) and every method's scores on it;
+    also names the maps that were resized.
 
     A map whose size is the GT's transposed (H and W swapped) is an error, not a silent stretch.
     """
     gt_path, pairs = task
-    gt = GroundTruth(read_gray_map(Path(gt_path)), protocol)
+    stored = read_gt_map(Path(gt_path))
+    gt = GroundTruth(stored, protocol)
     scored = []
     for key, pred_path in pairs:
         pred = read_gray_map(Path(pred_path))
@@ -167,7 +170,7 @@ def _score_gt(task, protocol: str):
         resized = (f"{key[0]}: {pred_path} {pred.shape[1]}x{pred.shape[0]} -> {gt.shape[1]}x{gt.shape[0]}"
                    if pred.shape != gt.shape else None)
         scored.append((key, image_metrics(levels, codes, gt), resized))
-    return scored
+    return gt_kind(stored), scored
 
 
 class _Scorer:  # picklable callable for the pool
@@ -221,7 +224,7 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
                      workers: int | None = None, allow_missing: bool = False, overwrite: bool = False,
                      plots: bool = True, progress: bool | None = None, bootstrap: Bootstrap | None = Bootstrap(),
                      compare=(), reference: str | None = None, bold: str | None = None, metrics=None,
-                     layout: str = LAYOUTS[0]) -> dict:
+                     layout: str = LAYOUTS[0], curve_limits=None) -> dict:
     """Evaluate method folders against the GT of ``datasets`` and write ``out_dir``.
 
     ``preds``: ``{label: folder}``, each folder holding ``<DATASET>/<stem>.png``, or ``{label:
@@ -234,12 +237,15 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
     (the best printed value of each dataset and metric) or ``"tied"`` (also every method within
     noise of the best; the default with a bootstrap). ``metrics``: the metrics of the tables, in
     order (default ``eval.scores.TABLE_METRICS``; metrics.json and .csv hold all); ``layout``:
-    theirs, one of ``eval.report.LAYOUTS``.
+    theirs, one of ``eval.report.LAYOUTS``; ``curve_limits``: the axes of the plots, an
+    ``eval.plots.CurveLimits`` (default: zoomed on the top-right corner).
     Returns the metrics.json content: ``{"protocol", "bootstrap", "bold", "table": {"metrics",
     "layout"}, "results": {method: {dataset: {Sm, wFm, MAE, adpFm, meanFm, maxFm, adpEm, meanEm,
-    maxEm, n_images, n_missing[, wFm_n_images][, ci][, runs]}}}, "best", "splits", "notes"}`` (NaN
-    written as null). ``progress``: a progress bar (default: when stderr is a terminal). Raises :class:`EvalError` /
-    :class:`DatasetError` (``utils.errors``) on missing or unreadable inputs and unusable options.
+    maxEm, n_images, n_missing[, wFm_n_images][, ci][, runs]}}}, "best", "splits", "gt_values":
+    {dataset: {kind: count}} (how its GT masks are stored, ``utils.images.GT_KINDS``), "notes"}``
+    (NaN written as null). ``progress``: a progress bar (default: when stderr is a terminal).
+    Raises :class:`EvalError` / :class:`DatasetError` (``utils.errors``) on missing or unreadable
+    inputs and unusable options.
     """
     check_protocol(protocol)
     if not preds:
@@ -259,15 +265,17 @@ def evaluate_folders(preds: dict, data_root, datasets, out_dir, protocol: str = 
         run.score(tasks, meta, workers or default_workers(), plots, progress)
         payload = {"protocol": protocol, "bootstrap": bootstrap.as_dict() if bootstrap else None,
                    "bold": bold, "table": table, "results": run.results, "best": run.best, "splits": run.splits,
-                   "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap) + extras}
+                   "gt_values": run.gt_values,
+                   "notes": _notes(protocol, run.resized, missing, run.splits, bootstrap) + extras
+                   + gt_notes(run.gt_values)}
         write_reports(tmp, payload, run.curves)
         if pairs:
             write_comparison(tmp, {"protocol": protocol, "bootstrap": bootstrap.as_dict(),
                                    "comparisons": run.comparisons})
         if plots:
-            from .plots import plot_curves
+            from .plots import CurveLimits, plot_curves
 
-            plot_curves(run.curves, tmp / "plots")
+            plot_curves(run.curves, tmp / "plots", curve_limits or CurveLimits())
     return jsonable(payload)
 
 
@@ -302,6 +310,7 @@ class _Run:
         self.protocol, self.bootstrap, self.pairs, self.out = protocol, bootstrap, pairs, out
         self.evaluators = {key: SODEvaluator(protocol) for key in missing}
         self.results, self.best, self.splits, self.comparisons, self.resized = {}, {}, {}, [], []
+        self.gt_values = {dataset: dict.fromkeys(GT_KINDS, 0) for dataset in gt_info}
         self.curves = {"protocol": protocol, "thresholds": curve_thresholds(protocol).tolist(), "curves": {}}
 
     def score(self, tasks, meta, workers: int, plots: bool, progress: bool | None) -> None:
@@ -315,7 +324,8 @@ class _Run:
 
             results = tqdm(results, total=len(tasks), unit="GT", desc="evaluating")
         remaining = Counter(dataset for dataset, _ in meta)
-        for (dataset, stem), scored in zip(meta, results):
+        for (dataset, stem), (kind, scored) in zip(meta, results):
+            self.gt_values[dataset][kind] += 1
             for key, metrics, note in scored:
                 self.evaluators[key].add(metrics, stem)
                 self.resized += [note] if note else []
@@ -343,7 +353,7 @@ class _Run:
         scores, entries, dists = {}, {}, {}
         for method, folders in self.methods.items():
             method_scores, n_missing = self.method_scores(method, dataset)
-            if method_scores is None:  # --allow-missing and no maps at all: an empty cell
+            if method_scores is None:  # --allow-missing and no maps at all: en dashes in the tables
                 continue
             scores[method] = method_scores
             _write_per_image(self.out / "per_image" / method, dataset, method_scores)
@@ -371,6 +381,21 @@ def _write_per_image(folder: Path, dataset: str, scores: ImageScores) -> None:
         writer.writerow(header)
         writer.writerows(rows)
     scores.write_npz(folder / f"{dataset}.npz")
+
+
+def gt_notes(gt_values: dict) -> list[str]:
+    """One note per dataset with 0/1 masks (read as 0/255) and one per dataset with faint masks
+    (no value above 128: empty under the references' rule), from ``{dataset: {kind: count}}``."""
+    notes = []
+    for dataset, kinds in gt_values.items():
+        total = sum(kinds.values())
+        if kinds["0/1"]:
+            notes.append(f"{dataset}: {kinds['0/1']} of {total} GT masks store 0/1; read as 0/255, as datasets/ "
+                         f"and training read them (the references' > 128 would score them as empty)")
+        if kinds["faint"]:
+            notes.append(f"{dataset}: {kinds['faint']} of {total} GT masks are not empty but have no value above "
+                         f"128: scored as all background (the references' > 128 rule)")
+    return notes
 
 
 def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, bootstrap) -> list[str]:

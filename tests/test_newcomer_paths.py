@@ -195,7 +195,7 @@ def test_tables_are_fair_with_missing_predictions(tmp_path):
     tex = (tmp_path / "out" / "table.tex").read_text()
     partial_tex = next(line for line in tex.splitlines() if line.startswith("Partial"))
     assert r"\textsuperscript{(4/5)}" in partial_tex and r"\textbf" not in partial_tex
-    assert partial_tex.rstrip(r" \\").split(" & ")[-1] == "-"
+    assert partial_tex.rstrip(r" \\").split(" & ")[-1] == "--"  # an en dash
     curves = json.loads((tmp_path / "out" / "curves.json").read_text())["curves"]
     assert curves["Partial"]["DES"]["n_missing"] == 1
     assert any("Perfect: " in n and "RGBD_data_2.png 320x240 -> 640x480" in n for n in result["notes"])
