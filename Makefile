@@ -71,5 +71,5 @@ bench-gpu: venv
 
 # Only what `make demo`, `make bench` and the tests generate; data/ itself may hold your datasets.
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_RUN) bench/results .pytest_cache
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) bench/results .pytest_cache .ruff_cache
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

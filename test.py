@@ -6,8 +6,8 @@ Examples:
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets NJU2K NLPR STERE DES SIP --out maps/release
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD DES --invert-depth auto --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SSD --invert-depth SSD --out maps/x
-  python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --device cuda --batch-size 16 \
-      --amp bf16 --out maps/x
+  python test.py --checkpoint CDINet.pth --data-root data/test --datasets DES=RGBD135 --out maps/x
+  python test.py --checkpoint CDINet.pth --data-root data/test --device cuda --batch-size 16 --amp bf16 --out maps/x
   python test.py --checkpoint CDINet.pth --data-root data/test --backend torch --out maps/x   # PyTorch on the CPU too
   python test.py --checkpoint CDINet.pth --data-root data/test --datasets SIP --out maps/x --overwrite   # redo one set
   python test.py --checkpoint BBSNet.pth --data-root data/test --out maps/BBSNet     # the authors' BBS-Net file
@@ -17,14 +17,16 @@ The checkpoint says which model it holds: a file of ours records its model and o
 authors' file is recognised by its keys (CDINet.pth, BBSNet.pth). The inputs go through that
 model's release pixel path by default (its input spec: size, normalisation; Pillow decoding,
 torchvision-style antialiased bilinear resize, 8-bit depth / 255); a checkpoint of ours trained
-with other data.preprocess settings or another size is tested with those, and the flags
-override either. Each map is written to OUT/<DATASET>/<stem>.png: 8-bit grayscale at the GT's
-size (the RGB's where a stem has no GT), from bilinearly resized logits, sigmoid, per-image
-min-max, x255 (docs/pixel-path.md).
+with other data.preprocess settings or another size is tested with those, and --size, --resize,
+--interpolation and --depth-* override either. Each map is written to OUT/<DATASET>/<stem>.png:
+8-bit grayscale at the GT's size (the RGB's where a stem has no GT), from bilinearly resized
+logits, sigmoid, per-image min-max, x255 (docs/pixel-path.md).
 
 Depth polarity: the models here expect near = bright. Where a dataset has GT, its depth polarity is
 measured (as python -m datasets.check does, on up to 50 samples) and a warning names the flag
-when the setting in use contradicts it; --invert-depth auto applies the measured verdict.
+when the setting in use contradicts it; --invert-depth auto applies the measured verdict and says
+so. Depth holes (pixels stored as 0) are counted on the same maps: where the depth is inverted
+and more than 1% of its pixels are holes, a warning names --depth-holes far.
 
 OUT/test_info.json keeps one record per dataset folder in OUT (checkpoint SHA-256, every
 setting, the depth decision and its measurement, time): re-running some datasets with
@@ -36,7 +38,8 @@ the one that saves the most time on this job once its set-up is paid (the Winogr
 conversion, the ONNX export), else PyTorch; every backend gives the authors' maps within 1 gray
 level (docs/inference.md; speeds in docs/performance.md). --backend onnxruntime exports the
 checkpoint to ONNX once (announced) and caches it beside it, or in --onnx-cache, as
-<stem>.<sha256[:16]>.onnx. On CUDA, with --amp or --compile, PyTorch runs.
+<stem>.<sha256[:16]>.onnx. On CUDA, with --amp or --compile, PyTorch runs. A note line names the
+backend chosen and why.
 """
 from __future__ import annotations
 
@@ -98,6 +101,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--depth-resize", choices=PreprocessConfig.choices("depth_resize"),
                         help="direct: depth straight to "
                         "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
+    parser.add_argument("--depth-holes", choices=PreprocessConfig.choices("depth_holes"),
+                        help="keep: depth pixels stored as 0 (holes) as they are (release); far: each takes its "
+                        "map's farthest valid depth (default: the checkpoint's, else keep)")
     parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
     parser.add_argument("--workers", type=non_negative_int,
@@ -182,19 +188,25 @@ def build_datasets(folders: Dict[str, Path], predictor: Predictor, args) -> Dict
     return datasets
 
 
-def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, model: str) -> Dict[str, DepthDecision]:
+def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, model: str,
+                    holes: str) -> Dict[str, DepthDecision]:
     """Per dataset: its measured depth polarity (where it has GT) and whether its depth is
-    inverted; a warning line for each dataset whose setting the measurement contradicts."""
+    inverted; a warning line for each dataset whose setting the measurement contradicts, a note
+    of what ``auto`` decided, and, with ``holes`` (``--depth-holes``) ``keep``, a warning where
+    inverted depth has many holes."""
     decisions = {}
     for name, dataset in datasets.items():
         setting = AUTO if invert_depth == [AUTO] else name in invert_depth
         decisions[name] = decision = decide(setting, measure_polarity(dataset.samples))
         dataset.set_invert_depth(decision.invert)
-        warning = decision.warning(name, lambda invert: (
+        line = decision.console_line(name, lambda invert: (
             f"pass --invert-depth {name} (or --invert-depth auto)" if invert
             else f"leave {name} out of --invert-depth (or pass --invert-depth auto)"), model)
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+        holes_warning = decision.holes_warning(name, "--depth-holes far") if holes == "keep" else None
+        if holes_warning:
+            print(f"warning: {holes_warning}", file=sys.stderr, flush=True)
     return decisions
 
 
@@ -272,13 +284,16 @@ def main(args: argparse.Namespace) -> int:
     records = read_records(out / "test_info.json")
     predictor = Predictor.from_checkpoint(
         args.checkpoint, size=args.size, resize=args.resize, interpolation=args.interpolation,
-        depth_scaling=args.depth_scaling, depth_resize=args.depth_resize, device=args.device, backend=args.backend,
+        depth_scaling=args.depth_scaling, depth_resize=args.depth_resize, depth_holes=args.depth_holes,
+        device=args.device, backend=args.backend,
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, tta=args.tta,
         batch_size=args.batch_size, onnx_cache=args.onnx_cache)
     args.workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
     datasets = build_datasets(folders, predictor, args)
-    decisions = depth_decisions(datasets, args.invert_depth, get_entry(predictor.model.model_name).title)
+    decisions = depth_decisions(datasets, args.invert_depth, get_entry(predictor.model.model_name).title,
+                                predictor.preprocess.depth_holes)
     predictor.prepare(sum(len(dataset) for dataset in datasets.values()))  # an ONNX export happens here
+    predictor.notify(f"backend {predictor.backend} ({predictor.backend_reason})")
     settings = predictor.settings()
     with ThreadPoolExecutor(max_workers=2) as pool:
         for name, dataset in datasets.items():

@@ -19,19 +19,26 @@ resumable state), weights_e<epoch>.pth at checkpoint.weights_epochs (the release
 validation only: best held-out S-measure), log.jsonl (one JSON line per epoch, and events),
 TensorBoard events (tensorboard --logdir runs) and, with log.save_init, weights_init.pth (the
 untrained model). docs/training.md describes every key.
+
+SIGTERM, SIGUSR1 (checkpoint.signals) and Ctrl-C stop the run cleanly: the step in flight
+finishes, a checkpoint is saved and the command to continue is printed. Exit status: 0 done;
+1 an error (after a checkpoint of the last completed step, where training had started);
+75 stopped by checkpoint.signals (a requeue script's test); 130 Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import dataclasses
+import functools
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -48,6 +55,7 @@ from eval import SODEvaluator
 from models import build_from_config, config_from_dict, describe, get_entry, load_config, load_weights, map_logits
 from models.losses import compute_loss
 from models.postprocess import saliency_map
+from models.weights import start_weights_kind
 from utils.checkpoint import (
     atomic_save,
     git_sha,
@@ -58,10 +66,19 @@ from utils.checkpoint import (
     save_training_checkpoint,
     weights_export,
 )
-from utils.cli import run_cli
+from utils.cli import one_line, run_cli
 from utils.config import DEVICES, AugmentConfig, PreprocessConfig, save_config
-from utils.dist import DistInfo, cleanup_distributed, init_distributed, local_rank_from_env, select_device
-from utils.errors import CDINetError, ConfigError
+from utils.dist import (
+    DistInfo,
+    agree_max,
+    barrier,
+    cleanup_distributed,
+    init_distributed,
+    local_rank_from_env,
+    select_device,
+)
+from utils.errors import CDINetError, ConfigError, DatasetError
+from utils.preemption import StopSignals, exit_status, ignore_signals
 from utils.runtime import (
     ResumableSampler,
     autocast_context,
@@ -72,6 +89,12 @@ from utils.runtime import (
 )
 
 DEFAULT_CONFIG = "configs/cdinet.yaml"
+# A run folder holds a run when it has one of these (config.yaml alone is a run that never started).
+RUN_FILES = ("ckpt_e*_s*.pth", "weights_*.pth", "best.pth", "log.jsonl", "tensorboard/events.out.tfevents.*")
+clock = time.monotonic  # what checkpoint.every_minutes is measured with
+# Errors in the training loop after which its last completed step is saved: a bad file, a full
+# disk, out of memory, a dead DataLoader worker (other exceptions are bugs and propagate as they are).
+RESUMABLE_ERRORS = (CDINetError, OSError, RuntimeError)
 
 
 class TrainingError(CDINetError):
@@ -80,6 +103,16 @@ class TrainingError(CDINetError):
 
 class NonFiniteLoss(TrainingError):
     pass
+
+
+class AgreedStop(Exception):
+    """Every rank stops at this step boundary (:func:`step_boundary`): ``code`` a stop request
+    (``utils.preemption.StopSignals.code``), or ``failure`` (1, 2 for a bad data file) reading a
+    batch, ``error`` being this rank's own (None where another rank failed)."""
+
+    def __init__(self, code: int, failure: int, error: Optional[Exception]):
+        super().__init__(code, failure)
+        self.code, self.failure, self.error = code, failure, error
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -113,7 +146,7 @@ def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
 
 def decide_depth(sources: List[DatasetSource], announce: bool, model: str) -> Dict[str, Any]:
     """Measure each training source's depth polarity (docs/datasets.md, "Depth polarity"), apply
-    ``invert_depth: auto``, and warn where the setting contradicts the measurement. Returns the
+    ``invert_depth: auto`` (saying what it decided), and warn where the setting contradicts the measurement. Returns the
     decisions for log.jsonl, by source index."""
     decisions = {}
     for index, source in enumerate(sources):
@@ -121,10 +154,10 @@ def decide_depth(sources: List[DatasetSource], announce: bool, model: str) -> Di
         decision = decide(source.invert_depth, measure_polarity(samples))
         source.invert_depth = decision.invert
         decisions[str(index)] = {"root": str(source.root), **decision.to_dict()}
-        warning = decision.warning(f"data.train.{index} ({source.root})", lambda invert: (
+        line = decision.console_line(f"data.train.{index} ({source.root})", lambda invert: (
             f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})"), model)
-        if warning and announce:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        if line and announce:
+            print(line, file=sys.stderr, flush=True)
     return decisions
 
 
@@ -257,42 +290,98 @@ def export_weights(model: torch.nn.Module, config: Dict[str, Any], path: Path, s
 
 
 # ----------------------------------------------------------------------------- one epoch, validation
-def train_one_epoch(net, loader, optimizer, scaler, config, device, label: str, state: TrainingState,
-                    recorder: Recorder, progress: bool) -> float:
-    """One pass over ``loader`` (``label``: ``epoch 3/120``), updating ``state``; returns this
-    session's images/s."""
-    net.train()
-    train_cfg = config["train"]
+def train_one_epoch(session: "Session", label: str, stops: StopSignals) -> float:
+    """One pass over the training loader (``label``: ``epoch 3/120``), updating the state; before
+    each step the ranks agree on going on, saving or stopping (:func:`step_boundary`). Returns
+    this session's images/s."""
+    state, train_cfg = session.state, session.config["train"]
+    session.net.train()
+    batches = iter(session.train_loader)
+    total = steps_this_epoch(len(session.train_loader), state.step, train_cfg["max_steps"])
+    bar = tqdm(total=total, desc=label, unit="batch", disable=not session.dist.is_main, dynamic_ncols=True,
+               leave=False)
     seen, start = 0, time.perf_counter()
-    bar = tqdm(loader, desc=label, unit="batch", disable=not progress, dynamic_ncols=True, leave=False)
-    for batch in bar:
-        rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
-        depth = channels_last_if(train_cfg["channels_last"], batch["depth"].to(device, non_blocking=True))
-        gt = batch["gt"].to(device, non_blocking=True)
-        with autocast_context(device, train_cfg["amp"]):
-            logits = net(rgb, depth)
-        loss = compute_loss(logits, gt, config["loss"])
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise NonFiniteLoss(
-                f"non-finite loss ({loss_value}) at {label.split('/')[0]}, step {state.step + 1}; "
-                f"the run stopped without saving, its last good checkpoint is kept "
-                f"(try a lower optim.lr or train.amp=none)")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_value_(net.parameters(), config["optim"]["grad_clip_value"])
-        scaler.step(optimizer)
-        scaler.update()
-        state.add_batch(loss_value, rgb.shape[0])
-        seen += rgb.shape[0]
-        rate = seen / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
-        recorder.scalars(state.step, {"train/loss": loss_value, "train/lr": optimizer.param_groups[0]["lr"],
-                                      "train/images_per_s": rate}, every_step=True)
-        if train_cfg["max_steps"] and state.step >= train_cfg["max_steps"]:
-            break
+    session.consistent = True
+    with bar:
+        while True:
+            batch, error = next_batch(batches)
+            if batch is None and error is None:
+                break
+            step_boundary(session, stops, error)
+            loss_value = train_step(session, batch, label)
+            seen += batch["rgb"].shape[0]
+            rate = seen / (time.perf_counter() - start)
+            bar.update()
+            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
+            session.recorder.scalars(state.step, {"train/loss": loss_value,
+                                                  "train/lr": session.optimizer.param_groups[0]["lr"],
+                                                  "train/images_per_s": rate}, every_step=True)
+            if train_cfg["max_steps"] and state.step >= train_cfg["max_steps"]:
+                break
+    session.consistent = False  # the epoch's end (scheduler, validation, files) is no resumable point
     return seen / (time.perf_counter() - start)
+
+
+def steps_this_epoch(batches: int, step: int, max_steps: Optional[int]) -> int:
+    """The steps this epoch will run (the progress bar's length): its remaining batches, fewer
+    when ``train.max_steps`` ends the run first."""
+    return min(batches, max(max_steps - step, 0)) if max_steps else batches
+
+
+def next_batch(batches) -> Tuple[Optional[Dict[str, Any]], Optional[Exception]]:
+    """The next batch, or the error reading it raised (the ranks then stop together), or
+    (None, None) at the end of the epoch."""
+    try:
+        return next(batches), None
+    except StopIteration:
+        return None, None
+    except RESUMABLE_ERRORS as error:  # handled at the step boundary
+        return None, error
+
+
+def step_boundary(session: "Session", stops: StopSignals, error: Optional[Exception]) -> None:
+    """Between two steps, where the state is resumable, every rank takes the same decision (one
+    all_reduce): stop (raise :class:`AgreedStop`) when any rank was asked to by a signal or
+    failed to read its batch (``error``); else save a checkpoint when ``checkpoint.every_minutes``
+    have passed on rank 0's clock; else go on."""
+    failure = 0 if error is None else 2 if isinstance(error, DatasetError) else 1
+    code, failure, due = agree_max([stops.code, failure, int(session.checkpoint_due())], session.device)
+    if code or failure:
+        raise AgreedStop(code, failure, error)
+    if due:
+        path = session.checkpoint_now()
+        session.recorder.event(event="checkpoint", reason="checkpoint.every_minutes", step=session.state.step,
+                               checkpoint=str(path))
+
+
+def train_step(session: "Session", batch: Dict[str, Any], label: str) -> float:
+    """One optimizer step on ``batch``; returns its loss. Only while the optimizer updates the
+    weights is the state not resumable (``session.consistent`` off)."""
+    config, device, state = session.config, session.device, session.state
+    train_cfg = config["train"]
+    rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
+    depth = channels_last_if(train_cfg["channels_last"], batch["depth"].to(device, non_blocking=True))
+    gt = batch["gt"].to(device, non_blocking=True)
+    with autocast_context(device, train_cfg["amp"]):
+        logits = session.net(rgb, depth)
+    loss = compute_loss(logits, gt, config["loss"])
+    loss_value = loss.item()
+    if not math.isfinite(loss_value):
+        raise NonFiniteLoss(
+            f"non-finite loss ({loss_value}) at {label.split('/')[0]}, step {state.step + 1}; "
+            f"the run stopped without saving, its last good checkpoint is kept "
+            f"(try a lower optim.lr or train.amp=none)")
+    optimizer, scaler = session.optimizer, session.scaler
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_value_(session.net.parameters(), config["optim"]["grad_clip_value"])
+    session.consistent = False
+    scaler.step(optimizer)
+    scaler.update()
+    state.add_batch(loss_value, rgb.shape[0])
+    session.consistent = True
+    return loss_value
 
 
 @torch.inference_mode()
@@ -338,8 +427,28 @@ def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides:
         raise TrainingError(f"--resume {resume}: no such run folder or checkpoint file")
     path = latest_checkpoint(run_dir)
     if path is None:
-        raise TrainingError(f"--resume: no checkpoint (ckpt_e*_s*.pth) in {run_dir}")
+        found = run_files(run_dir)
+        holds = f", only {file_list(found)} (the run stopped before its first checkpoint)" if found else ""
+        raise TrainingError(f"--resume: no checkpoint (ckpt_e*_s*.pth) in {run_dir}{holds}"
+                            + ("; start a new run with --set log.dir=..." if found else ""))
     return path
+
+
+def run_files(run_dir: Path) -> List[str]:
+    """The files of a run in ``run_dir`` (``RUN_FILES``), relative to it, sorted."""
+    return sorted({str(path.relative_to(run_dir)) for pattern in RUN_FILES for path in Path(run_dir).glob(pattern)})
+
+
+def file_list(names: List[str], shown: int = 5) -> str:
+    """``a, b, c (and 4 more)``."""
+    more = f" (and {len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def resume_command(run_dir: Path, dist: DistInfo) -> str:
+    """The command that continues the run of ``run_dir``."""
+    launcher = "torchrun <the same options> train.py" if dist.distributed else "python train.py"
+    return f"{launcher} --resume {shlex.quote(str(run_dir))}"
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[Dict[str, Any], Optional[Path], Optional[Dict[str, Any]]]:
@@ -380,17 +489,20 @@ def check_files(config: Dict[str, Any]) -> None:
     init, weights = config["model"]["init"], (config["model"].get("backbone") or {}).get("weights", "none")
     if init and not Path(init).is_file():
         raise ConfigError(f"model.init: file not found: {init}")
-    if str(weights).lower() not in ("imagenet", "none") and not Path(weights).is_file():
-        raise ConfigError(f"model.backbone.weights {str(weights)!r} is none of: imagenet, none (a random init), "
-                          f"or the path of an existing file")
+    start_weights_kind(weights, error=ConfigError)
 
 
-def check_new_run_folder(run_dir: Path) -> None:
-    """A new run never writes over another run's checkpoints."""
-    existing = list_checkpoints(run_dir)
-    if existing:
-        raise TrainingError(f"run folder {run_dir} already has checkpoints ({existing[-1].name}); "
-                            f"pass --resume {run_dir} to continue it or --set log.dir=... for a new run")
+def check_new_run_folder(run_dir: Path, dist: DistInfo) -> None:
+    """One run per folder: a new run never writes into a folder that holds another run's files
+    (``RUN_FILES``: checkpoints, weights, log, TensorBoard events), so best.pth, log.jsonl and
+    the events are never mixed."""
+    found = run_files(run_dir)
+    if not found:
+        return
+    ways = (f"continue it with `{resume_command(run_dir, dist)}` or start a new run in another folder"
+            if list_checkpoints(run_dir) else
+            "it has no checkpoint (ckpt_e*_s*.pth) to --resume from: start a new run in another folder")
+    raise TrainingError(f"run folder {run_dir} already holds a run ({file_list(found)}); {ways} with --set log.dir=...")
 
 
 def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
@@ -450,14 +562,33 @@ class Session:
     scaler: torch.amp.GradScaler
     state: TrainingState
     recorder: Recorder
+    saved: Optional[Tuple[Tuple[int, int], Optional[Path]]] = None  # the last checkpoint's (epochs_done, step), path
+    saved_at: float = 0.0  # clock() when it was written (or the session started)
+    consistent: bool = False  # the state is resumable: between two steps of the training loop
 
     def save_checkpoint(self) -> Optional[Path]:
-        """A resumable checkpoint (main process only)."""
-        if not self.dist.is_main:
-            return None
-        return save_training_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
-                                        self.state.to_dict(), self.config, self.config["checkpoint"]["keep_last"],
-                                        self.sha)
+        """A resumable checkpoint of the state now, written by the main process (None on the others)."""
+        path = None
+        if self.dist.is_main:
+            path = save_training_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
+                                            self.state.to_dict(), self.config,
+                                            self.config["checkpoint"]["keep_last"], self.sha)
+        self.saved, self.saved_at = ((self.state.epochs_done, self.state.step), path), clock()
+        return path
+
+    def checkpoint_now(self) -> Optional[Path]:
+        """A checkpoint holding the state now: the last one if it does, else a new one."""
+        if self.saved and self.saved[0] == (self.state.epochs_done, self.state.step) and self.saved[1] \
+                and self.saved[1].is_file():
+            return self.saved[1]
+        return self.save_checkpoint()
+
+    def checkpoint_due(self) -> bool:
+        """Whether ``checkpoint.every_minutes`` have passed, on rank 0's clock, since the last
+        checkpoint, with steps done since."""
+        minutes = self.config["checkpoint"]["every_minutes"]
+        return bool(self.dist.is_main and minutes and clock() - self.saved_at >= minutes * 60
+                    and (self.saved is None or self.saved[0][1] != self.state.step))
 
     def export(self, name: str, **meta: Any) -> None:
         """A weights file in the run folder (main process only)."""
@@ -470,19 +601,22 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
     """Set-up: data, model, optimizer, the state (fresh or restored) and the records."""
     train_cfg, run_dir = config["train"], Path(config["log"]["dir"])
     if resume_path is None:
-        check_new_run_folder(run_dir)
+        check_new_run_folder(run_dir, dist)
     if train_cfg["deterministic"]:
         torch.use_deterministic_algorithms(True)
     seed_everything(train_cfg["seed"])  # same model init on every rank
-    train_set, val_set, depth = build_datasets(config, announce=dist.is_main)
-    sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
-    train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler)
-    val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device) \
-        if len(val_set) else None
-
+    # The model first: its start weights (ImageNet, model.init) fail before any data is read.
     model = build_initial_model(config) if checkpoint is None else build_from_config(config["model"], False)
     model.input_spec.check_size(config["data"]["augment"]["size"], "data.augment.size", describe(model))
     model.to(device, memory_format=torch.channels_last if train_cfg["channels_last"] else torch.contiguous_format)
+    train_set, val_set, depth = build_datasets(config, announce=dist.is_main)
+    sampler = ResumableSampler(train_set, dist.world_size, dist.rank, seed=train_cfg["seed"])
+    quiet = functools.partial(ignore_signals, tuple(config["checkpoint"]["signals"]))  # main decides
+    train_loader = make_loader(train_set, train_cfg["batch_size"], config["data"]["workers"], device, sampler,
+                               worker_init_fn=quiet)
+    val_loader = make_loader(val_set, config["val"]["batch_size"], config["data"]["workers"], device,
+                             worker_init_fn=quiet) if len(val_set) else None
+
     optimizer, scheduler = build_optimizer(model, config, dist.world_size)
     scaler = torch.amp.GradScaler(device.type, enabled=train_cfg["amp"] == "fp16")
     state = TrainingState()
@@ -503,10 +637,11 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
         save_config(config, run_dir / "config.yaml")
     session = Session(config, device, dist, run_dir, git_sha(), train_set, sampler, train_loader, val_loader,
                       model, net, optimizer, scheduler, scaler, state,
-                      Recorder(run_dir, dist.is_main, config["log"]["scalars_every"]))
+                      Recorder(run_dir, dist.is_main, config["log"]["scalars_every"]), saved_at=clock())
     if checkpoint is None and config["log"]["save_init"]:
         session.export("weights_init.pth", epoch=0)
     if resume_path is not None:
+        session.saved = ((state.epochs_done, state.step), resume_path)
         session.recorder.event(event="resume", checkpoint=str(resume_path), changes=list(args.set), device=args.device)
     session.recorder.event(event="depth", train=depth)
     where = f"resuming {resume_path} at epoch {state.epochs_done + 1}" if resume_path else "new run"
@@ -516,8 +651,9 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
     return session
 
 
-def train_epochs(session: Session) -> None:
-    """The loop: each epoch trains, then validates, saves and exports what the config asks for."""
+def train_epochs(session: Session, stops: StopSignals) -> None:
+    """The loop: each epoch trains, then validates, saves and exports what the config asks for;
+    ``stops``: the stop requests the training steps answer (:func:`step_boundary`)."""
     config, state, recorder = session.config, session.state, session.recorder
     train_cfg = config["train"]
     epochs = planned_epochs(train_cfg, len(session.train_loader))
@@ -529,9 +665,7 @@ def train_epochs(session: Session) -> None:
         session.train_set.dataset.augmentation_seed = derive_seed(train_cfg["seed"], epoch)
         session.sampler.set_epoch(epoch)
         session.sampler.skip_first(state.batch_in_epoch * train_cfg["batch_size"])
-        rate = train_one_epoch(session.net, session.train_loader, session.optimizer, session.scaler, config,
-                               session.device, f"epoch {epoch}/{epochs}", state, recorder,
-                               progress=session.dist.is_main)
+        rate = train_one_epoch(session, f"epoch {epoch}/{epochs}", stops)
         session.scheduler.step()
         loss = state.end_epoch(epoch)
         last = epoch == epochs or bool(train_cfg["max_steps"] and state.step >= train_cfg["max_steps"])
@@ -577,16 +711,69 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, resu
         checkpoint: Optional[Dict[str, Any]]) -> int:
     session = start(config, args, device, dist, resume_path, checkpoint)
     del checkpoint  # its tensors are in the model and optimizer now
-    try:
-        train_epochs(session)
-    except KeyboardInterrupt:
-        path = session.save_checkpoint()
-        if dist.is_main:
-            print(f"interrupted in epoch {session.state.epochs_done + 1}, step {session.state.step}: saved {path}; "
-                  f"continue with --resume", file=sys.stderr)
-        return 130
-    finish(session)
+    with StopSignals(config["checkpoint"]["signals"]) as stops:
+        try:
+            train_epochs(session, stops)
+            finish(session)
+        except AgreedStop as stop:
+            path = session.checkpoint_now()
+            barrier()  # no rank exits (and makes torchrun end the others) before rank 0 has saved
+            if stop.failure and not stop.code:  # with a stop request, a failed read may be its effect
+                keep_work(session, stop.error, path, stop.failure)
+            cause = {None: "a signal to another rank", "INT": "Ctrl-C"}.get(stops.requested, f"SIG{stops.requested}")
+            return stopped(session, cause, exit_status(stop.code), path)
+        except KeyboardInterrupt:  # a second Ctrl-C
+            return stopped(session, "Ctrl-C", exit_status(1), session.checkpoint_now() if session.consistent else None)
+        except NonFiniteLoss:
+            raise  # its weights are the problem: the last good checkpoint is kept
+        except RESUMABLE_ERRORS as error:  # one rank's own: only rank 0 can save, and only between steps
+            if not (session.consistent and session.dist.is_main):
+                raise
+            keep_work(session, error, session.checkpoint_now(), 0)
     return 0
+
+
+def progress_text(session: Session, path: Optional[Path]) -> str:
+    """``saved <checkpoint> (epoch 3, step 25)``, or which checkpoint is left where none was saved."""
+    state = session.state
+    where = f"epoch {state.epochs_done + 1}, step {state.step}"
+    if path is not None:
+        return f"saved {path} ({where})"
+    if not session.dist.is_main:
+        return f"rank 0 saved a checkpoint ({where})"
+    last = latest_checkpoint(session.run_dir)
+    return f"nothing saved in {where} (not between two steps); the last checkpoint is {last}"
+
+
+def stopped(session: Session, cause: str, status: int, path: Optional[Path]) -> int:
+    """Say that the run stopped on request (``cause``; one line naming the checkpoint and the
+    command that continues it), record it, and return ``status``."""
+    session.recorder.event(event="stop", cause=cause, step=session.state.step, checkpoint=str(path), exit_status=status)
+    if session.dist.is_main:
+        print(f"stopped by {cause}: {progress_text(session, path)}; continue with: "
+              f"{resume_command(session.run_dir, session.dist)} (exit status {status})", file=sys.stderr, flush=True)
+    return status
+
+
+def keep_work(session: Session, error: Optional[Exception], path: Optional[Path], failure: int) -> NoReturn:
+    """Raise ``error`` of a run that had started training, after the checkpoint ``path`` of its
+    last completed step, saying how to continue; a bad data file (``failure`` 2, here or on
+    another rank) names ``data.skip_bad`` and ``datasets.check``. A RuntimeError (out of memory,
+    a dead worker) keeps its traceback after that one line."""
+    command = resume_command(session.run_dir, session.dist)
+    cause = one_line(error) if error is not None else "another rank failed to read its batch (its error names why)"
+    advice = f"{progress_text(session, path)}; continue with: {command}"
+    if failure == 2:
+        roots = " ".join(shlex.quote(str(source.root)) for source in resolve_sources(session.config))
+        advice = (f"{progress_text(session, path)}; replace the file and continue with: {command}, or skip bad "
+                  f"samples: {command} --allow-changes --set data.skip_bad=true "
+                  f"(`python -m datasets.check {roots}` lists them all)")
+    session.recorder.event(event="error", error=cause, step=session.state.step, checkpoint=str(path))
+    if error is None or isinstance(error, (CDINetError, OSError)):
+        raise TrainingError(f"{cause}; {advice}") from error
+    if session.dist.is_main:
+        print(f"the run stopped on the error below; {advice}", file=sys.stderr, flush=True)
+    raise error
 
 
 def main(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
     python -m bench.gpu                         # CUDA (default device cuda): the whole set
     python -m bench.gpu --dry-run               # any machine, CPU: every code path at toy sizes
     python -m bench.gpu --model bbsnet          # another registered model
+    python -m bench.gpu --budget 120 --json bench/results/gpu_h100.json   # less time, another file
     make bench-gpu
 
 It measures, on one GPU and in one run:
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from bench.common import median_seconds
+from utils.config import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,10 +71,10 @@ class Plan:
     train_epochs: int
     e2e_images: int
     e2e_side: int
-    model: str = "cdinet"
+    model: str = DEFAULT_MODEL
 
     @classmethod
-    def for_run(cls, device: str, dry_run: bool, model: str = "cdinet") -> "Plan":
+    def for_run(cls, device: str, dry_run: bool, model: str = DEFAULT_MODEL) -> "Plan":
         if dry_run:
             return cls("cpu", 32, (1, 2), (2,), 1, 256, False, 8, 1, 4, 64, model)
         from models import get_entry
@@ -128,6 +130,7 @@ def inference_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bu
 
     from inference import Predictor
     from models import create_model
+    from models.export import example_inputs
 
     rows = []
     for label, (amp, channels_last, compiled) in INFERENCE.items():
@@ -143,7 +146,7 @@ def inference_rows(plan: Plan, peaks: Dict[str, float], macs: float, budget: "Bu
                                   amp=amp, channels_last=channels_last, compile=compiled)
             for batch in plan.batches:
                 _reset_memory(predictor.device)
-                rgb, depth = torch.randn(batch, 3, plan.size, plan.size), torch.randn(batch, 1, plan.size, plan.size)
+                rgb, depth = example_inputs(predictor.model, batch, plan.size, plan.size)
                 seconds = _median(lambda: predictor.logits(rgb, depth), predictor.device, plan.repeats,
                                   warmup=2 if compiled else 1)
                 rows.append(_rate_row("inference", f"{label}, batch {batch}", batch / seconds,
@@ -182,6 +185,7 @@ def _step_seconds(plan: Plan, device, amp: str, channels_last: bool, compiled: b
     import torch
 
     from models import create_model
+    from models.export import example_inputs
     from models.losses import compute_loss
     from utils.runtime import autocast_context, channels_last_if
 
@@ -190,8 +194,8 @@ def _step_seconds(plan: Plan, device, amp: str, channels_last: bool, compiled: b
     model = create_model(plan.model).to(device, memory_format=memory_format)
     net = torch.compile(model) if compiled else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    rgb = channels_last_if(channels_last, torch.randn(batch, 3, plan.size, plan.size, device=device))
-    depth = channels_last_if(channels_last, torch.randn(batch, 1, plan.size, plan.size, device=device))
+    inputs = example_inputs(model, batch, plan.size, plan.size)
+    rgb, depth = (channels_last_if(channels_last, x.to(device)) for x in inputs)
     gt = (torch.rand(batch, 1, plan.size, plan.size, device=device) > 0.7).float()
 
     def step():
@@ -283,7 +287,8 @@ class Budget:
         return time.perf_counter() - self.start > self.seconds
 
 
-def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0, model: str = "cdinet") -> List[dict]:
+def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0, model: str = DEFAULT_MODEL
+        ) -> List[dict]:
     import torch
 
     from models import create_model
@@ -308,11 +313,12 @@ def run(device: str = "cuda", dry_run: bool = False, budget_s: float = 300.0, mo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0],
+                                     epilog="examples:\n" + __doc__.split("\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:1, ...")
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU, no torch.compile")
-    parser.add_argument("--model", default="cdinet", help="a registered model (default cdinet)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a registered model (default {DEFAULT_MODEL})")
     parser.add_argument("--budget", type=float, default=300.0, metavar="S",
                         help="seconds after which no new compiled setting starts (default 300)")
     parser.add_argument("--json", default="bench/results/gpu.json", help="where the rows and the machine go")

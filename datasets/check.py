@@ -2,9 +2,11 @@
 
 Per dataset it prints the sample count, the stems missing from each folder, unreadable or
 empty files, size mismatches (GT vs RGB: an error for training; depth vs RGB: a note, as
-for DUT-RGBD), the bit depth of the depth maps, and the depth polarity estimated from the GT
-(mean normalised depth inside vs outside the objects), with the ``invert_depth`` setting that
-gives CDINet's near = bright. Exit status 0 when every dataset is usable, 1 otherwise.
+for DUT-RGBD), the bit depth of the depth maps and their holes (pixels stored as 0 or
+invalid), how the GT masks store their values (0/1 masks are read as 0/255,
+``utils.images.gt_kind``), and the depth polarity estimated from the GT (mean normalised
+depth inside vs outside the objects), with the ``invert_depth`` setting that gives CDINet's
+near = bright. Exit status 0 when every dataset is usable, 1 otherwise.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ from tqdm import tqdm
 
 from utils.cli import run_cli
 from utils.errors import DatasetError
-from utils.images import bit_depth, read_depth_raw, read_gt, read_rgb
+from utils.images import GT_KINDS, apply_gt_rule, bit_depth, decode_gt, gt_kind, read_depth_raw, read_rgb
 from utils.layout import find_role_dirs
 
 from .pairing import DatasetSource, pair_samples, scan_source
-from .polarity import Polarity, object_background_means
+from .polarity import DepthHoles, Polarity, object_background_means
 
 EXAMPLES = """examples:
   python -m datasets.check data/RGBD_for_train
@@ -97,23 +99,27 @@ def audit(root: Path) -> Audit:
 
 
 def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
-    """Decode every paired sample; report bad files, sizes, bit depths and polarity."""
-    gt_mismatch, depth_sizes, bits, means = [], Counter(), Counter(), []
+    """Decode every paired sample; report bad files, sizes, bit depths, GT values and polarity."""
+    gt_mismatch, depth_sizes, bits, kinds, means = [], Counter(), Counter(), Counter(), []
+    holes: list[tuple[int, int]] = []  # DepthHoles.count of every depth map read
     for sample in tqdm(samples, desc=f"checking {report.name}", unit="sample", leave=False,
                        disable=None if len(samples) >= 100 else True):
         try:
             rgb = read_rgb(sample.rgb)
             raw = read_depth_raw(sample.depth)
-            gt = read_gt(sample.gt) if sample.gt else None
+            gt = decode_gt(sample.gt) if sample.gt else None
         except DatasetError as exc:
             bad_files.append(str(exc))
             continue
         h, w = rgb.shape[:2]
         bits[bit_depth(raw)] += 1
+        holes.append(DepthHoles.count(raw))
         if raw.shape != (h, w):
             depth_sizes[f"depth {raw.shape[1]}x{raw.shape[0]} vs RGB {w}x{h}"] += 1
         if gt is None:
             continue
+        kinds[gt_kind(gt)] += 1
+        gt = apply_gt_rule(gt)
         if gt.shape != (h, w):
             gt_mismatch.append(f"{Path(sample.gt).name} {gt.shape[1]}x{gt.shape[0]} vs RGB "
                                f"{w}x{h}")
@@ -131,7 +137,28 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
     if not gt_mismatch and not depth_sizes:
         report.add("sizes", "RGB, depth and GT sizes match")
     report.add("depth", ", ".join(f"{b}: {n}" for b, n in bits.most_common()) or "none read")
+    report.add("holes", _holes(DepthHoles.from_counts(holes)))
+    if kinds:
+        report.add("GT", _gt_values(kinds))
     report.add("polarity", _polarity(Polarity.from_pairs(means)))
+
+
+_GT_MEANING = {"0/1": "read as 0/255", "other values": "binarised at > 128 for evaluation",
+               "faint": "none above 128: empty for evaluation"}
+
+
+def _gt_values(kinds: Counter) -> str:
+    """How many masks store their values each way (``utils.images.GT_KINDS``) and what that means."""
+    return ", ".join(f"{kind}: {kinds[kind]}" + (f" ({_GT_MEANING[kind]})" if kind in _GT_MEANING else "")
+                     for kind in GT_KINDS if kinds[kind])
+
+
+def _holes(holes: DepthHoles) -> str:
+    """Depth pixels stored as 0 or invalid, and, above the share test.py warns at, what they become."""
+    if not holes.many:
+        return holes.describe()
+    return (f"{holes.describe()}: with invert_depth they become the nearest points; "
+            f"data.preprocess.depth_holes: far (test.py --depth-holes far) makes them the farthest")
 
 
 def _polarity(polarity: Polarity) -> str:
@@ -162,7 +189,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m datasets.check", epilog=EXAMPLES,
         description="Audit RGB-D SOD dataset folders ({RGB,depth,GT} or Image/Depth/Mask, any "
-                    "case): pairing by stem, unreadable files, sizes, depth bit depth and "
+                    "case): pairing by stem, unreadable files, sizes, depth bit depth, holes and "
                     "polarity. Exit status 0 when all are usable, 1 otherwise.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", nargs="+", type=Path, metavar="ROOT",

@@ -9,7 +9,14 @@ the map stores near = bright. A dataset is called near = bright when that holds 
 
 ``python -m datasets.check`` measures every sample; test.py and train.py measure up to
 :data:`SAMPLE_LIMIT` samples spread evenly over each dataset, at the moment the maps or the
-model would be made, and say when the setting in use contradicts the measurement.
+model would be made, say what ``auto`` decided and when the setting in use contradicts the
+measurement.
+
+The same maps are counted for holes (:class:`DepthHoles`: pixels stored as 0 or non-finite,
+``utils.images.depth_holes``). In a near = dark map (millimetres, say) 0 is nearer than any
+measured point, and inverting it feeds the holes as the nearest pixels of the scene; test.py warns
+when more than :data:`HOLE_SHARE` of the pixels are holes there (``data.preprocess.depth_holes:
+far`` fills them with the farthest valid value).
 """
 from __future__ import annotations
 
@@ -19,13 +26,14 @@ from typing import Callable, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from utils.images import minmax_depth, read_depth_raw, read_gt
+from utils.images import depth_holes, minmax_depth, read_depth_raw, read_gt
 
 from .pairing import Sample
 
 BRIGHT, DARK = 0.7, 0.3  # share of samples whose object is brighter, for a clear verdict
 SAMPLE_LIMIT = 50  # samples measured by test.py and train.py (datasets.check: all)
 AUTO = "auto"  # the invert_depth setting that applies the measured verdict
+HOLE_SHARE = 0.01  # share of hole pixels above which test.py warns about inverted depth
 
 InvertSetting = Union[bool, str]  # True, False or "auto"
 
@@ -42,18 +50,65 @@ def object_background_means(raw_depth: np.ndarray, gt: np.ndarray) -> Optional[t
 
 
 @dataclass(frozen=True)
+class DepthHoles:
+    """Hole pixels (``utils.images.depth_holes``) in the depth maps of one dataset.
+
+    ``maps``: maps counted; ``with_holes``: those with at least one hole; ``pixels`` /
+    ``holes``: all their pixels / their hole pixels.
+    """
+
+    maps: int = 0
+    with_holes: int = 0
+    pixels: int = 0
+    holes: int = 0
+
+    @staticmethod
+    def count(raw: np.ndarray) -> tuple[int, int]:
+        """``(hole pixels, pixels)`` of one depth map as read."""
+        return int(np.count_nonzero(depth_holes(raw))), int(raw.size)
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[tuple[int, int]]) -> "DepthHoles":
+        """From :meth:`count` of each map."""
+        return cls(len(counts), sum(holes > 0 for holes, _ in counts), sum(p for _, p in counts),
+                   sum(holes for holes, _ in counts))
+
+    @property
+    def share(self) -> float:
+        """Hole pixels over all pixels counted (0 when nothing was counted)."""
+        return self.holes / self.pixels if self.pixels else 0.0
+
+    @property
+    def many(self) -> bool:
+        """More than :data:`HOLE_SHARE` of the pixels are holes."""
+        return self.share > HOLE_SHARE
+
+    def describe(self) -> str:
+        """E.g. ``3.00% of the pixels stored as 0 or invalid, in 5/5 maps``."""
+        if not self.holes:
+            return f"none stored as 0 or invalid ({self.maps} maps)"
+        return f"{100 * self.share:.2f}% of the pixels stored as 0 or invalid, in {self.with_holes}/{self.maps} maps"
+
+    def to_dict(self) -> dict:
+        """For test_info.json and log.jsonl."""
+        return {"maps": self.maps, "maps_with_holes": self.with_holes, "share": round(self.share, 6)}
+
+
+@dataclass(frozen=True)
 class Polarity:
     """What the depth maps of one dataset say about their convention.
 
-    ``inside`` / ``outside``: per measured sample, the mean depth inside / outside its GT.
+    ``inside`` / ``outside``: per measured sample, the mean depth inside / outside its GT;
+    ``holes``: the holes of the maps read for it.
     """
 
     inside: tuple[float, ...] = ()
     outside: tuple[float, ...] = ()
+    holes: DepthHoles = DepthHoles()
 
     @classmethod
-    def from_pairs(cls, means: Sequence[tuple[float, float]]) -> "Polarity":
-        return cls(tuple(m[0] for m in means), tuple(m[1] for m in means))
+    def from_pairs(cls, means: Sequence[tuple[float, float]], holes: DepthHoles = DepthHoles()) -> "Polarity":
+        return cls(tuple(m[0] for m in means), tuple(m[1] for m in means), holes)
 
     @property
     def samples(self) -> int:
@@ -90,7 +145,7 @@ class Polarity:
         if self.samples:
             record.update(mean_inside=round(float(np.mean(self.inside)), 4),
                           mean_outside=round(float(np.mean(self.outside)), 4))
-        return record
+        return {**record, "holes": self.holes.to_dict()}
 
 
 def spread(count: int, limit: int) -> list[int]:
@@ -101,14 +156,18 @@ def spread(count: int, limit: int) -> list[int]:
 
 
 def measure_polarity(samples: Sequence[Sample], limit: int = SAMPLE_LIMIT) -> Optional[Polarity]:
-    """The polarity of the depth maps of ``samples`` from up to ``limit`` of those that have a GT
-    file; None when none has (nothing can be measured). Unreadable files raise DatasetError."""
+    """The polarity (and holes) of the depth maps of ``samples`` from up to ``limit`` of those
+    that have a GT file; None when none has (nothing can be measured). Unreadable files raise
+    DatasetError."""
     with_gt = [sample for sample in samples if sample.gt is not None]
     if not with_gt:
         return None
-    means = [object_background_means(read_depth_raw(with_gt[i].depth), read_gt(with_gt[i].gt))
-             for i in spread(len(with_gt), limit)]
-    return Polarity.from_pairs([m for m in means if m is not None])
+    means, counts = [], []
+    for index in spread(len(with_gt), limit):
+        raw = read_depth_raw(with_gt[index].depth)
+        counts.append(DepthHoles.count(raw))
+        means.append(object_background_means(raw, read_gt(with_gt[index].gt)))
+    return Polarity.from_pairs([m for m in means if m is not None], DepthHoles.from_counts(counts))
 
 
 @dataclass(frozen=True)
@@ -152,6 +211,26 @@ class DepthDecision:
         now = "inverted" if self.invert else "used as stored"
         return (f"{dataset}: depth looks {self.polarity.verdict} ({self.polarity.evidence()}) but is {now}; "
                 f"{model} expects near = bright: {fix(not self.invert)}")
+
+    def console_line(self, dataset: str, fix: Callable[[bool], str], model: str = "CDINet") -> Optional[str]:
+        """The line test.py and train.py print for a dataset: ``warning: ...`` (:meth:`warning`),
+        else, for ``auto``, ``note: ...`` saying what it decided; None when there is nothing to say."""
+        warning = self.warning(dataset, fix, model)
+        if warning:
+            return f"warning: {warning}"
+        if self.setting == AUTO and self.polarity is not None:
+            return (f"note: {dataset}: invert_depth {AUTO}: depth {self.polarity.verdict} "
+                    f"({self.polarity.evidence()}): {'inverted' if self.invert else 'used as stored'}")
+        return None
+
+    def holes_warning(self, dataset: str, fix: str) -> Optional[str]:
+        """A line when the depth is inverted and more than :data:`HOLE_SHARE` of the pixels
+        measured are holes: inverted, they are fed as the nearest points. ``fix`` names the
+        option that fills them with the far value."""
+        if not self.invert or self.polarity is None or not self.polarity.holes.many:
+            return None
+        return (f"{dataset}: depth has holes ({self.polarity.holes.describe()}); inverted, they become the "
+                f"nearest points: {fix} gives them the farthest valid depth")
 
 
 def decide(setting: InvertSetting, polarity: Optional[Polarity]) -> DepthDecision:

@@ -36,7 +36,7 @@ One difference remains, measured there: albumentations rotates with OpenCV's bic
 (a = -0.75, pixel-centre pivot) where the release uses Pillow's (a = -0.5); docs/pixel-path.md
 "Rotation kernel" gives the figure. Departures of ours are named options of
 ``utils.config.PreprocessConfig`` (``resize=opencv``, ``depth_scaling=minmax``,
-``depth_resize=rgb_first``) and ``utils.config.AugmentConfig``.
+``depth_resize=rgb_first``, ``depth_holes=far``) and ``utils.config.AugmentConfig``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from PIL import Image, ImageEnhance
 
 from models.spec import InputSpec
 from utils.config import AugmentConfig, PreprocessConfig
-from utils.images import scale_depth
+from utils.images import fill_holes_far, scale_depth
 
 # The filters of utils.config.INTERPOLATIONS in OpenCV and in Pillow (``area``: Pillow's BOX).
 OPENCV_FILTERS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,
@@ -235,6 +235,8 @@ class JointTransform:
                  invert_depth: bool = False, seed: int | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         pre = self.preprocess
+        if pre.depth_holes == "far":
+            depth = fill_holes_far(depth, invert_depth)
         depth = scale_depth(depth, pre.depth_scaling, invert_depth)
         if pre.depth_resize == "rgb_first":
             depth = resize_array(depth, *rgb.shape[:2], pre)

@@ -168,14 +168,15 @@ class Predictor:
     def from_checkpoint(cls, checkpoint: Union[str, os.PathLike], *, size: Optional[int] = None,
                         resize: Optional[str] = None, interpolation: Optional[str] = None,
                         depth_scaling: Optional[str] = None, depth_resize: Optional[str] = None,
-                        **options: Any) -> "Predictor":
+                        depth_holes: Optional[str] = None, **options: Any) -> "Predictor":
         """The model a checkpoint holds (an authors' release, or ours of any registered model and
         options), with its training size and pixel path unless given here; ``options`` are the
         constructor's keywords."""
         model, trained = model_from_checkpoint(checkpoint)
         size, preprocess, origin = input_settings(trained, model.input_spec, size, resize=resize,
                                                   interpolation=interpolation,
-                                                  depth_scaling=depth_scaling, depth_resize=depth_resize)
+                                                  depth_scaling=depth_scaling, depth_resize=depth_resize,
+                                                  depth_holes=depth_holes)
         return cls(model, size=size, preprocess=preprocess, checkpoint=checkpoint, origin=origin, **options)
 
     @property

@@ -33,3 +33,25 @@ def official_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("official") / "CDINet.pth"
     torch.save({f"module.{k}": v for k, v in keyed_official_state_dict(0).items()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A VGG16 CDINet of ours trained at 64x64 (random seed-0 weights): test.py runs it at 64."""
+    from models.cdinet import CDINet
+    from utils.checkpoint import weights_export
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "w.pth"
+    torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), path)
+    return path
+
+
+def run_test_py(checkpoint: Path, data_root: Path, out: Path, *extra) -> dict:
+    """test.py on PyTorch with ``extra`` flags; its test_info.json records by dataset."""
+    import json
+
+    script = load_test_script()
+    argv = ["--checkpoint", checkpoint, "--data-root", data_root, "--out", out, "--backend", "torch", *extra]
+    assert script.main(script.get_args_parser().parse_args([str(a) for a in argv])) == 0
+    return json.loads((out / "test_info.json").read_text())["datasets"]

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-import torch
 from PIL import Image
 
 from datasets import DatasetSource
 from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import BRIGHT, DARK, Polarity, measure_polarity, spread
-from models.cdinet import CDINet
-from tests.conftest import RGBD, load_test_script
-from utils.checkpoint import weights_export
+from tests.conftest import RGBD, load_test_script, run_test_py
 
 test_script = load_test_script()
 
@@ -61,21 +57,6 @@ def test_verdict_thresholds_and_sampling():
     assert max(np.diff(picked)) - min(np.diff(picked)) <= 1  # evenly spread
 
 
-@pytest.fixture(scope="module")
-def small_checkpoint(tmp_path_factory) -> Path:
-    """A VGG16 CDINet of ours trained at 64x64 (random weights): test.py runs it at 64."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "w.pth"
-    torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), path)
-    return path
-
-
-def run_test(checkpoint: Path, data_root: Path, out: Path, *extra) -> dict:
-    argv = ["--checkpoint", checkpoint, "--data-root", data_root, "--out", out, "--backend", "torch", *extra]
-    assert test_script.main(test_script.get_args_parser().parse_args([str(a) for a in argv])) == 0
-    return json.loads((out / "test_info.json").read_text())["datasets"]
-
-
 def read_maps(folder: Path) -> dict:
     return {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(int) for p in sorted(folder.iterdir())}
 
@@ -83,7 +64,7 @@ def read_maps(folder: Path) -> dict:
 def test_test_py_warns_applies_auto_and_records(small_checkpoint, tmp_path, capsys):
     """The README's newcomer path: a warning on DES without --invert-depth, none with it or with
     auto; auto inverts exactly as --invert-depth DES does."""
-    records = run_test(small_checkpoint, RGBD, tmp_path / "plain", "--datasets", "DES")
+    records = run_test_py(small_checkpoint, RGBD, tmp_path / "plain", "--datasets", "DES")
     err = capsys.readouterr().err
     assert ("warning: DES: depth looks near = dark (mean depth 0.18 inside the GT vs 0.34 outside; brighter inside "
             "in 0/5 samples) but is used as stored; CDINet expects near = bright: pass --invert-depth DES "
@@ -92,8 +73,8 @@ def test_test_py_warns_applies_auto_and_records(small_checkpoint, tmp_path, caps
     assert depth["invert"] is False and depth["setting"] is False and depth["decision"] == "used as stored (default)"
     assert depth["polarity"]["verdict"] == "near = dark" and depth["polarity"]["samples"] == 5
 
-    auto = run_test(small_checkpoint, RGBD, tmp_path / "auto", "--datasets", "DES", "--invert-depth", "auto")
-    named = run_test(small_checkpoint, RGBD, tmp_path / "named", "--datasets", "DES", "--invert-depth", "DES")
+    auto = run_test_py(small_checkpoint, RGBD, tmp_path / "auto", "--datasets", "DES", "--invert-depth", "auto")
+    named = run_test_py(small_checkpoint, RGBD, tmp_path / "named", "--datasets", "DES", "--invert-depth", "DES")
     assert "warning" not in capsys.readouterr().err
     assert auto["DES"]["depth"]["invert"] is True and auto["DES"]["depth"]["setting"] == "auto"
     assert named["DES"]["depth"]["invert"] is True and named["DES"]["depth"]["setting"] is True
@@ -107,7 +88,7 @@ def test_without_gt_the_polarity_is_unverified(small_checkpoint, tmp_path, capsy
     data = tmp_path / "data"
     for role in ("RGB", "depth"):
         shutil.copytree(RGBD / "DES" / role, data / "X" / role)
-    records = run_test(small_checkpoint, data, tmp_path / "out", "--invert-depth", "auto")
+    records = run_test_py(small_checkpoint, data, tmp_path / "out", "--invert-depth", "auto")
     assert records["X"]["depth"] == {"invert": False, "setting": "auto",
                                      "decision": "used as stored (measured verdict)",
                                      "polarity": "unverified (no GT)"}

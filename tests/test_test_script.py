@@ -59,7 +59,7 @@ def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp
     info = record["settings"]
     assert info["release_pixel_path"] is True and info["size"] == 256
     assert info["preprocess"] == {"resize": "pil", "interpolation": "linear", "depth_scaling": "release",
-                                  "depth_resize": "direct"}
+                                  "depth_resize": "direct", "depth_holes": "keep"}
     assert record["depth"]["invert"] is False and record["images"] == 5
     assert info["backend"] == ("winograd" if backend == "auto" else backend)  # auto: 5 images pay its conversion
     assert info["channels_last"] == (backend == "auto" or channels_last and backend == "torch")
@@ -92,7 +92,7 @@ def test_our_checkpoint_is_tested_with_its_training_settings(rgbd_root, tmp_path
     info = json.loads((out / "test_info.json").read_text())["datasets"]["DES"]["settings"]
     assert info["size"] == 64 and info["settings_from"]["size"] == "checkpoint config"
     assert info["preprocess"] == {"resize": "opencv", "interpolation": "area", "depth_scaling": "minmax",
-                                  "depth_resize": "direct"}
+                                  "depth_resize": "direct", "depth_holes": "keep"}
     assert info["settings_from"]["depth_scaling"] == "command line"
     assert info["settings_from"]["depth_resize"] == "release default"
 

@@ -64,7 +64,7 @@ def test_short_run_writes_outputs(data_root, tmp_path):
     best = torch.load(run_dir / "best.pth", weights_only=True)
     assert best["epoch"] in (1, 2) and best["val"]["Sm"] == max(l["val"]["Sm"] for l in lines[:2])
     # A second start on the same folder without --resume must not clobber it.
-    with pytest.raises(train.TrainingError, match="already has checkpoints"):
+    with pytest.raises(train.TrainingError, match="already holds a run"):
         train.main(tiny_args(data_root, run_dir, "train.epochs=2"))
 
 
@@ -232,7 +232,8 @@ def test_release_config_keeps_every_image_and_the_release_epochs(data_root, tmp_
     assert release["data"]["val_fraction"] == 0.0 and release["data"]["val_list"] is None
     assert release["checkpoint"]["weights_epochs"] == list(range(85, 121, 5))
     assert release["data"]["preprocess"] == {"resize": "pil", "interpolation": "linear",
-                                             "depth_scaling": "release", "depth_resize": "direct"}
+                                             "depth_scaling": "release", "depth_resize": "direct",
+                                             "depth_holes": "keep"}
     val = load_config(ROOT / "configs" / "cdinet_val.yaml")
     assert val["data"]["val_fraction"] == 0.05
     assert {k: v for k, v in val.items() if k not in ("data", "log")} == \

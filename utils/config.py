@@ -24,6 +24,7 @@ from .options import Section, option
 INTERPOLATIONS = ("linear", "nearest", "cubic", "area")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+STOP_SIGNALS = ("TERM", "USR1", "USR2", "HUP")  # checkpoint.signals (Ctrl-C is always handled)
 AUTO = "auto"  # invert_depth: as the depth polarity measured on the GT says
 DEFAULT_MODEL = "cdinet"
 
@@ -34,7 +35,7 @@ class ModelCatalog(Protocol):
 
     def import_modules(self, modules: List[str]) -> None: ...
 
-    def model_options(self, name: str, values: Dict[str, Any], where: str = "model") -> Dict[str, Any]: ...
+    def model_options(self, name: str, values: Dict[str, Any]) -> Dict[str, Any]: ...
 
     def config_defaults(self, name: str) -> Dict[str, Any]: ...
 
@@ -42,16 +43,22 @@ class ModelCatalog(Protocol):
 # ----------------------------------------------------------------------------- model
 @dataclass
 class ModelConfig(Section):
-    """``model``. name: a registered model (``python -m models --list``; default cdinet); init:
-    full-model weights to fine-tune from (strict; optimizer fresh). Every other key of ``model``
-    is an option of that model, declared and checked next to its code (docs/models.md)."""
+    """``model``. name: a registered model (``models.list_models()``, docs/models.md; default
+    cdinet); init: full-model weights to fine-tune from (strict; optimizer fresh). Every other key
+    of ``model`` is an option of that model, declared and checked next to its code."""
 
     key = "model"
-    name: str = option("cdinet")
+    name: str = option(DEFAULT_MODEL)
     init: Optional[str] = option(None, kind=str)
 
 
 COMMON_MODEL_KEYS = ("name", "init")
+
+
+def split_model_section(model: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """A ``model`` section as (its common keys, ``COMMON_MODEL_KEYS``; the model's own options)."""
+    common = {key: value for key, value in model.items() if key in COMMON_MODEL_KEYS}
+    return common, {key: value for key, value in model.items() if key not in COMMON_MODEL_KEYS}
 
 
 # ----------------------------------------------------------------------------- data
@@ -64,7 +71,9 @@ class PreprocessConfig(Section):
     (``cv2.resize``, no antialiasing when downscaling). interpolation: the resize filter
     (``area``: Pillow BOX / OpenCV AREA). depth_scaling: ``release`` (8-bit depth / 255; 16-bit
     and float depth min-max normalised) or ``minmax`` (every map). depth_resize: ``direct``
-    (straight to the network size) or ``rgb_first`` (to the RGB size at load).
+    (straight to the network size) or ``rgb_first`` (to the RGB size at load). depth_holes: what
+    becomes of depth pixels stored as 0 or non-finite (Kinect-style holes): ``keep`` (as stored)
+    or ``far`` (each takes its map's farthest valid value before scaling, for the polarity in use).
     """
 
     key = "data.preprocess"
@@ -72,6 +81,7 @@ class PreprocessConfig(Section):
     interpolation: str = option("linear", choices=INTERPOLATIONS)
     depth_scaling: str = option("release", choices=("release", "minmax"))
     depth_resize: str = option("direct", choices=("direct", "rgb_first"))
+    depth_holes: str = option("keep", choices=("keep", "far"))
 
     @property
     def is_release(self) -> bool:
@@ -222,12 +232,25 @@ class ValConfig(Section):
 @dataclass
 class CheckpointConfig(Section):
     """``checkpoint``: resumable checkpoints every ``every`` epochs (and at the last), the
-    ``keep_last`` newest kept; weights_<epoch>.pth at ``weights_epochs`` (the release's 85..120)."""
+    ``keep_last`` newest kept; weights_<epoch>.pth at ``weights_epochs`` (the release's 85..120).
+    every_minutes: also a mid-epoch checkpoint when that long has passed since the last one
+    (bounds what a hard kill loses; 0: off). signals: the signals (names without ``SIG``) that
+    stop the run cleanly, as Ctrl-C does: the step in flight finishes, a checkpoint is saved and
+    the process exits with status 75 (docs/training.md "Preemption")."""
 
     key = "checkpoint"
     every: int = option(5, at_least=1)
     keep_last: int = option(2, at_least=1)
     weights_epochs: List[int] = option(list(range(85, 121, 5)), kind=(list, tuple))
+    every_minutes: float = option(30.0, at_least=0.0)
+    signals: List[str] = option(["TERM", "USR1"], kind=(list, tuple))
+
+    def check(self) -> None:
+        unknown = [name for name in self.signals if name not in STOP_SIGNALS]
+        if unknown:
+            raise ConfigError(f"{self.where}.signals: {unknown[0]!r} is none of {', '.join(STOP_SIGNALS)} "
+                              f"(names without SIG; [] for none)")
+        self.signals = list(self.signals)
 
 
 @dataclass
@@ -248,6 +271,8 @@ class LossConfig(Section):
     loss; ours). weights: one per output (null: 1 each)."""
 
     key = "loss"
+    # The names of models/losses.py's LOSSES, written here too: utils/ imports nothing of models/
+    # (tests/test_bbsnet.py checks that the two lists agree).
     kind: str = option("bce", choices=("bce", "bce_iou"))
     weights: Optional[List[float]] = option(None, kind=(list, tuple))
 
@@ -373,8 +398,7 @@ def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: s
     if name_overrides:
         name = yaml.safe_load(name_overrides[-1].split("=", 1)[1])
         if name != model_name(values):
-            values["model"] = {key: value for key, value in (values.get("model") or {}).items()
-                               if key in COMMON_MODEL_KEYS}
+            values["model"] = split_model_section(values.get("model") or {})[0]
         values.setdefault("model", {})["name"] = name
     try:
         config = _resolved(values, models)
@@ -392,8 +416,8 @@ def _resolved(values: Dict[str, Any], models: ModelCatalog) -> Dict[str, Any]:
         raise ConfigError(f"model: expected a mapping, got {model!r}")
     run = RunConfig.from_dict({"imports": values.get("imports", [])})
     models.import_modules(run.imports)
-    common = ModelConfig.from_dict({key: model[key] for key in COMMON_MODEL_KEYS if key in model})
-    options = {key: value for key, value in model.items() if key not in COMMON_MODEL_KEYS}
+    common, options = split_model_section(model)
+    common = ModelConfig.from_dict(common)
     merged = RunConfig().to_dict()
     merge_into(merged, models.config_defaults(common.name))
     merge_into(merged, values)

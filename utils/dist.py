@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import List, Sequence
 
 import torch
 import torch.distributed as torch_dist
@@ -59,3 +60,20 @@ def local_rank_from_env() -> int:
 def cleanup_distributed() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def agree_max(values: Sequence[int], device: torch.device) -> List[int]:
+    """Each value's maximum over all ranks (one all_reduce), so that every rank takes the same
+    decision, e.g. to stop at this step when any rank was asked to; the values themselves
+    without torchrun."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return list(values)
+    tensor = torch.tensor(list(values), dtype=torch.int64, device=device)
+    torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
+def barrier() -> None:
+    """Wait for every rank (e.g. until rank 0 has written a checkpoint); a no-op without torchrun."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()

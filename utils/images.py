@@ -12,14 +12,18 @@ Two conventions, each that of the reference it must match:
   (H, W), the release's values; 16-bit integer and float files as stored (uint16 / int32 /
   float32), because ``convert('L')`` would clip them. How depth becomes [0, 1] is
   :func:`scale_depth`'s job.
-- GT: ``convert('L')``: uint8 (H, W); a mask stored as 0/1 is scaled to 0/255 (the release
-  would read it as almost black), 16-bit masks are reduced to 8 bits.
+- GT: ``convert('L')``: uint8 (H, W); 16-bit masks are reduced to 8 bits.
 
   Pillow does not apply EXIF orientation on its own, so RGB, depth and GT keep their stored
   pixel grids.
 - Saliency maps and GT for evaluation (eval/) are decoded by OpenCV as 8-bit gray
   (``cv2.IMREAD_GRAYSCALE``, as PySODEvalToolkit reads them): colour becomes luma, 16-bit keeps
   its high byte, alpha is dropped (:func:`read_gray_map`).
+
+One GT rule everywhere (datasets, training, ``datasets.check``, eval, figures): a mask whose values
+are only 0 and 1 is read as 0/255 (:func:`apply_gt_rule`); any other mask is kept as stored, and
+eval binarises it at ``> 128`` as the references do. :func:`gt_kind` names how a mask is stored,
+for the reports.
 
 Missing, empty, truncated and undecodable files all become a :class:`DatasetError` naming the
 file.
@@ -110,6 +114,29 @@ def minmax_depth(raw: np.ndarray) -> np.ndarray:
     return depth.astype(np.float32)
 
 
+def depth_holes(raw: np.ndarray) -> np.ndarray:
+    """Where a depth map holds no measurement (bool, its shape): 0 (the Kinect convention, and
+    that of most depth cameras) or, in a float map, NaN and infinity."""
+    holes = raw == 0
+    if raw.dtype.kind == "f":
+        holes |= ~np.isfinite(raw)
+    return holes
+
+
+def fill_holes_far(raw: np.ndarray, invert: bool) -> np.ndarray:
+    """``raw`` with every hole (:func:`depth_holes`) set to the map's farthest valid value: the
+    largest where the map stores near = dark (``invert``: millimetres, say), else the smallest;
+    after :func:`scale_depth` the holes are then as far as the farthest measured point instead of
+    wherever 0 lands. A map without holes, or without any valid pixel, is returned as it is."""
+    holes = depth_holes(raw)
+    if not holes.any() or holes.all():
+        return raw
+    valid = raw[~holes]
+    filled = raw.copy()
+    filled[holes] = valid.max() if invert else valid.min()
+    return filled
+
+
 def scale_depth(raw: np.ndarray, scaling: str, invert: bool = False) -> np.ndarray:
     """Depth ready for the transforms.
 
@@ -127,19 +154,56 @@ def scale_depth(raw: np.ndarray, scaling: str, invert: bool = False) -> np.ndarr
     return 1.0 - depth if invert else depth
 
 
-def read_gt(path: str | Path) -> np.ndarray:
-    """Ground truth as uint8 (H, W): ``convert('L')`` as the release; 0/1-valued masks become
-    0/255 and 16-bit masks are scaled to 8 bits."""
+GT_KINDS = ("0/255", "0/1", "other values", "faint")
+"""How a decoded 8-bit GT mask stores its values (:func:`gt_kind`)."""
+
+
+def zero_one_mask(gt: np.ndarray) -> bool:
+    """True for an integer mask whose values are only 0 and 1, with some 1."""
+    return gt.dtype.kind in "ui" and gt.size > 0 and gt.max() == 1 and gt.min() >= 0
+
+
+def apply_gt_rule(gt: np.ndarray) -> np.ndarray:
+    """The project's one GT rule: a 0/1 mask becomes uint8 0/255 (the references' ``> 128`` would
+    see no object in it); any other mask is returned unchanged."""
+    return np.where(gt > 0, np.uint8(255), np.uint8(0)) if zero_one_mask(gt) else gt
+
+
+def gt_kind(gt: np.ndarray) -> str:
+    """One of :data:`GT_KINDS` for a decoded 8-bit mask, before :func:`apply_gt_rule`: ``"0/1"``
+    (read as 0/255), ``"faint"`` (not empty, yet no value above 128: empty under the ``> 128``
+    rule), ``"other values"`` (values between 0 and 255 too, binarised at ``> 128``) or
+    ``"0/255"`` (binary, or empty)."""
+    top = int(gt.max()) if gt.size else 0
+    if top == 1:
+        return "0/1"
+    if 1 < top <= 128:
+        return "faint"
+    if np.count_nonzero((gt > 0) & (gt < 255)):
+        return "other values"
+    return "0/255"
+
+
+def decode_gt(path: str | Path) -> np.ndarray:
+    """Ground truth as stored, uint8 (H, W), before the GT rule: ``convert('L')`` as the release;
+    a 16-bit mask scaled to 8 bits (a 0/1 one kept as 0/1), a float mask on [0, 1] to 0-255."""
     image = open_image(path)
-    if image.mode in _WIDE_MODES:
-        wide = np.asarray(image).astype(np.float64)
-        if wide.max() > 255:  # 16-bit
-            wide = wide / 257
-        elif wide.max() <= 1:  # float in [0, 1], or 0/1 integers
-            wide = wide * 255
-        return np.clip(np.round(wide), 0, 255).astype(np.uint8)
-    gt = np.array(image.convert("L"))
-    return gt * np.uint8(255) if gt.max() == 1 else gt
+    if image.mode not in _WIDE_MODES:
+        return np.array(image.convert("L"))
+    wide = np.asarray(image)
+    if zero_one_mask(wide):
+        return wide.astype(np.uint8)
+    wide = wide.astype(np.float64)
+    if wide.max() > 255:  # 16-bit
+        wide = wide / 257
+    elif wide.max() <= 1:  # float in [0, 1]
+        wide = wide * 255
+    return np.clip(np.round(wide), 0, 255).astype(np.uint8)
+
+
+def read_gt(path: str | Path) -> np.ndarray:
+    """Ground truth for the datasets, uint8 (H, W): :func:`decode_gt`, then :func:`apply_gt_rule`."""
+    return apply_gt_rule(decode_gt(path))
 
 
 def read_gray_map(path: str | Path) -> np.ndarray:
@@ -149,6 +213,17 @@ def read_gray_map(path: str | Path) -> np.ndarray:
     if image is None:
         raise DatasetError(f"{path}: unreadable image (not found or not a format OpenCV decodes)")
     return image
+
+
+def read_gt_map(path: str | Path) -> np.ndarray:
+    """A GT for evaluation, uint8 (H, W), before the GT rule: :func:`read_gray_map`, except that a
+    16-bit mask of 0/1 values (whose high byte, all OpenCV keeps, is 0) keeps its 0/1 values."""
+    gt = read_gray_map(path)
+    if not gt.any():
+        stored = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
+        if stored is not None and stored.ndim == 2 and zero_one_mask(stored):
+            return stored.astype(np.uint8)
+    return gt
 
 
 def encode_png(image: np.ndarray) -> bytes:

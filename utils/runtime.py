@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from contextlib import nullcontext
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -40,8 +40,10 @@ def seed_everything(seed: int) -> None:
 
 
 def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.device,
-                sampler=None, shuffle: bool = False) -> DataLoader:
-    """The one DataLoader recipe: pinned memory on CUDA, workers kept off the critical path."""
+                sampler=None, shuffle: bool = False,
+                worker_init_fn: Optional[Callable[[int], None]] = None) -> DataLoader:
+    """The one DataLoader recipe: pinned memory on CUDA, workers kept off the critical path;
+    ``worker_init_fn`` runs first in each worker (train.py: ``utils.preemption.ignore_signals``)."""
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle if sampler is None else False,
         num_workers=workers, pin_memory=device.type == "cuda", drop_last=False,
