@@ -43,6 +43,9 @@ backend chosen and why.
 """
 from __future__ import annotations
 
+import utils.cpu_threads  # noqa: F401  (before torch: OpenMP's wait policy)
+
+# isort: split
 import argparse
 import json
 import sys

@@ -27,6 +27,9 @@ finishes, a checkpoint is saved and the command to continue is printed. Exit sta
 """
 from __future__ import annotations
 
+import utils.cpu_threads  # noqa: F401  (before torch: OpenMP's wait policy)
+
+# isort: split
 import argparse
 import copy
 import dataclasses

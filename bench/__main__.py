@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import eval_speed, inference, loader, train_step
+from bench import eval_speed, inference, load, loader, train_step
 from bench.common import machine, markdown, save_json
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=["eval", "loader", "train", "inference"],
-                        default=["eval", "loader", "train", "inference"])
+    parser.add_argument("--only", nargs="+", choices=["eval", "loader", "train", "inference", "load"],
+                        default=["eval", "loader", "train", "inference", "load"])
     parser.add_argument("--device", default="cpu", help="device for the training and inference benchmarks")
     parser.add_argument("--json", default="bench/results/latest.json")
     args = parser.parse_args(argv)
@@ -34,6 +34,8 @@ def main(argv=None) -> int:
         rows += train_step.run(device=args.device)
     if "inference" in args.only:
         rows += inference.run(inference.get_args_parser().parse_args(["--device", args.device]))
+    if "load" in args.only:
+        rows += load.run(load.get_args_parser().parse_args([]))
     print(f"machine: {machine()}\n")
     print(markdown(rows))
     save_json(rows, args.json)

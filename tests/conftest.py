@@ -3,6 +3,9 @@
 Every file the suite reads ships in ``tests/fixtures`` (provenance in its SOURCES.md), so a
 clone runs every test with nothing beside it.
 """
+import utils.cpu_threads  # noqa: F401  (before torch: OpenMP's wait policy, as in train.py)
+
+# isort: split
 import importlib.util
 from pathlib import Path
 

@@ -5,6 +5,7 @@ import random
 from contextlib import nullcontext
 from typing import Callable, Iterator, Optional
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -43,11 +44,18 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
                 sampler=None, shuffle: bool = False,
                 worker_init_fn: Optional[Callable[[int], None]] = None) -> DataLoader:
     """The one DataLoader recipe: pinned memory on CUDA, workers kept off the critical path;
-    ``worker_init_fn`` runs first in each worker (train.py: ``utils.preemption.ignore_signals``)."""
+    ``worker_init_fn`` runs first in each worker (train.py: ``utils.preemption.ignore_signals``).
+
+    With workers, OpenCV runs sequentially (``cv2.setNumThreads(1)``, as PyTorch does for torch in
+    its workers), so ``workers`` processes use ``workers`` cores rather than ``workers`` x cores
+    threads. It is set here, in the parent, because the workers inherit it: calling it in a
+    forked worker whose parent had used OpenCV's thread pool deadlocks."""
+    if workers > 0:
+        cv2.setNumThreads(1)
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle if sampler is None else False,
         num_workers=workers, pin_memory=device.type == "cuda", drop_last=False,
-        persistent_workers=False, prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False, prefetch_factor=4 if workers > 0 else None, worker_init_fn=worker_init_fn,
     )
 
 
