@@ -10,7 +10,8 @@ above that wastes the cores it has (threads spinning at barriers while their par
 core).
 
 Settings of the training step (the demo's: CDINet, 48x48, batch 8, BCE, backward, Adam):
-``spinning`` is OpenMP as torch ships it (``OMP_WAIT_POLICY`` unset: idle threads spin);
+``spinning`` is OpenMP as torch ships it (libgomp with ``OMP_WAIT_POLICY`` unset: idle threads
+spin 300000 rounds, ``GOMP_SPINCOUNT=300000``, which also keeps ``utils.cpu_threads`` away);
 ``passive`` is ``OMP_WAIT_POLICY=PASSIVE``, what train.py and test.py set unless told otherwise
 (``utils.cpu_threads``); ``1 thread`` is ``OMP_NUM_THREADS=1``. The loader rows compare a
 DataLoader with OpenCV's default pool in each worker against ``utils.runtime.make_loader``
@@ -32,9 +33,9 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List
 
 STEP_SETTINGS: Dict[str, Dict[str, str]] = {  # name: environment of the child process
-    "spinning (OpenMP default)": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "spinning (libgomp's default)": {"GOMP_SPINCOUNT": "300000"},  # its value with the policy unset
     "passive (our default)": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "1 thread": {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "1"},
+    "1 thread": {"GOMP_SPINCOUNT": "300000", "OMP_NUM_THREADS": "1"},
 }
 LOADER_SETTINGS = ("OpenCV default threads per worker", "make_loader (1 OpenCV thread per worker)")
 

@@ -31,8 +31,8 @@ from utils.config import AugmentConfig
 def measure(dataset: RGBDSODDataset, batch_size: int, workers: int, loader: DataLoader | None = None) -> float:
     """Steady-state samples/s of one shuffled epoch over ``dataset`` (or of ``loader``)."""
     torch.manual_seed(0)
-    loader = loader or DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                  drop_last=True)
+    if loader is None:
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True)
     count, start = 0, None
     for batch in loader:
         if start is None:
