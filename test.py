@@ -22,11 +22,12 @@ with other data.preprocess settings or another size is tested with those, and --
 8-bit grayscale at the GT's size (the RGB's where a stem has no GT), from bilinearly resized
 logits, sigmoid, per-image min-max, x255 (docs/pixel-path.md).
 
-Depth polarity: the models here expect near = bright. Where a dataset has GT, its depth polarity is
-measured (as python -m datasets.check does, on up to 50 samples) and a warning names the flag
-when the setting in use contradicts it; --invert-depth auto applies the measured verdict and says
-so. Depth holes (pixels stored as 0) are counted on the same maps: where the depth is inverted
-and more than 1% of its pixels are holes, a warning names --depth-holes far.
+Depth polarity: each model expects one convention (its input spec's near: CDINet and BBS-Net near =
+bright, JL-DCF near = dark). Where a dataset has GT, its depth polarity is measured (as python -m
+datasets.check does, on up to 50 samples) and a warning names the flag when the setting in use
+contradicts the model's; --invert-depth auto applies the measured verdict and says so. Depth holes
+(pixels stored as 0) are counted on the same maps: where the maps are taken as near = dark and
+more than 1% of their pixels are holes, a warning names --depth-holes far.
 
 OUT/test_info.json keeps one record per dataset folder in OUT (checkpoint SHA-256, every
 setting, the depth decision and its measurement, time): re-running some datasets with
@@ -125,8 +126,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME|auto",
-                        help="datasets whose depth is near = dark (the models expect near = bright), or auto: "
-                        "each dataset as its measured polarity says (datasets with GT)")
+                        help="datasets whose depth polarity is the opposite of the model's (CDINet, BBS-Net: "
+                        "near = bright; JL-DCF: near = dark), or auto: each dataset as its measured polarity "
+                        "says (datasets with GT)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired samples (listed in "
                         "test_info.json) instead of stopping")
     parser.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --out "
@@ -191,16 +193,16 @@ def build_datasets(folders: Dict[str, Path], predictor: Predictor, args) -> Dict
     return datasets
 
 
-def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, model: str,
+def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, model: str, near: str,
                     holes: str) -> Dict[str, DepthDecision]:
     """Per dataset: its measured depth polarity (where it has GT) and whether its depth is
-    inverted; a warning line for each dataset whose setting the measurement contradicts, a note
-    of what ``auto`` decided, and, with ``holes`` (``--depth-holes``) ``keep``, a warning where
-    inverted depth has many holes."""
+    inverted for a model expecting ``near``; a warning line for each dataset whose setting the
+    measurement contradicts, a note of what ``auto`` decided, and, with ``holes``
+    (``--depth-holes``) ``keep``, a warning where depth taken as near = dark has many holes."""
     decisions = {}
     for name, dataset in datasets.items():
         setting = AUTO if invert_depth == [AUTO] else name in invert_depth
-        decisions[name] = decision = decide(setting, measure_polarity(dataset.samples))
+        decisions[name] = decision = decide(setting, measure_polarity(dataset.samples), near)
         dataset.set_invert_depth(decision.invert)
         line = decision.console_line(name, lambda invert: (
             f"pass --invert-depth {name} (or --invert-depth auto)" if invert
@@ -294,7 +296,7 @@ def main(args: argparse.Namespace) -> int:
     args.workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
     datasets = build_datasets(folders, predictor, args)
     decisions = depth_decisions(datasets, args.invert_depth, get_entry(predictor.model.model_name).title,
-                                predictor.preprocess.depth_holes)
+                                predictor.spec.near, predictor.preprocess.depth_holes)
     predictor.prepare(sum(len(dataset) for dataset in datasets.values()))  # an ONNX export happens here
     predictor.notify(f"backend {predictor.backend} ({predictor.backend_reason})")
     settings = predictor.settings()

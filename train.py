@@ -20,7 +20,7 @@ validation only: best held-out S-measure), log.jsonl (one JSON line per epoch, a
 TensorBoard events (tensorboard --logdir runs) and, with log.save_init, weights_init.pth (the
 untrained model). docs/training.md describes every key.
 
-SIGTERM, SIGUSR1 (checkpoint.signals) and Ctrl-C stop the run cleanly: the step in flight
+SIGTERM, SIGUSR1 (checkpoint.signals) and Ctrl-C stop the run cleanly: the batch in flight
 finishes, a checkpoint is saved and the command to continue is printed. Exit status: 0 done;
 1 an error (after a checkpoint of the last completed step, where training had started);
 75 stopped by checkpoint.signals (a requeue script's test); 130 Ctrl-C.
@@ -31,6 +31,7 @@ import utils.cpu_threads  # noqa: F401  (before torch: OpenMP's wait policy)
 
 # isort: split
 import argparse
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -147,14 +148,14 @@ def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
             for entry in config["data"]["train"]]
 
 
-def decide_depth(sources: List[DatasetSource], announce: bool, model: str) -> Dict[str, Any]:
+def decide_depth(sources: List[DatasetSource], announce: bool, model: str, near: str) -> Dict[str, Any]:
     """Measure each training source's depth polarity (docs/datasets.md, "Depth polarity"), apply
     ``invert_depth: auto`` (saying what it decided), and warn where the setting contradicts the measurement. Returns the
     decisions for log.jsonl, by source index."""
     decisions = {}
     for index, source in enumerate(sources):
         samples, _ = pair_samples(scan_source(source, require_gt=True))
-        decision = decide(source.invert_depth, measure_polarity(samples))
+        decision = decide(source.invert_depth, measure_polarity(samples), near)
         source.invert_depth = decision.invert
         decisions[str(index)] = {"root": str(source.root), **decision.to_dict()}
         line = decision.console_line(f"data.train.{index} ({source.root})", lambda invert: (
@@ -186,17 +187,18 @@ def build_datasets(config: Dict[str, Any], announce: bool = True):
     ``data.val_fraction: 0``, the release) and the depth decisions of the sources."""
     entry = get_entry(config["model"]["name"])
     sources = resolve_sources(config)
-    depth = decide_depth(sources, announce, entry.title)
+    depth = decide_depth(sources, announce, entry.title, entry.input_spec.near)
     augment = AugmentConfig.from_dict(config["data"]["augment"])
     preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
     spec = entry.input_spec  # normalisation and depth channels
     train_full = RGBDSODDataset(sources, build_train_transform(augment, preprocess, spec),
-                                skip_bad=config["data"]["skip_bad"], skip_option="--set data.skip_bad=true")
-    val_full = copy.copy(train_full)  # the same samples, read with the test-time transform
-    val_full.transform = build_test_transform(augment.size, preprocess, spec)
+                                skip_bad=config["data"]["skip_bad"], skip_option="--set data.skip_bad=true",
+                                mirror=config["data"]["mirror"])
+    val_full = copy.copy(train_full)  # the same samples, read with the test-time transform, not mirrored
+    val_full.transform, val_full.mirror = build_test_transform(augment.size, preprocess, spec), False
     val_indices = split_validation([s.name for s in train_full.samples], config)
-    held_out = set(val_indices)
-    train_indices = [i for i in range(len(train_full)) if i not in held_out]
+    held_out = set(val_indices)  # a held-out sample's mirrored copy is held out too
+    train_indices = [i for i in range(len(train_full)) if i % len(train_full.samples) not in held_out]
     if not train_indices:
         raise ConfigError("no training samples left after holding out the validation split")
     return Subset(train_full, train_indices), Subset(val_full, val_indices), depth
@@ -222,15 +224,20 @@ def build_optimizer(model: torch.nn.Module, config: Dict[str, Any], world_size: 
 class TrainingState:
     """Where a run stands; a training checkpoint holds it as a dict (``to_dict``).
 
-    ``epochs_done``: completed epochs; ``batch_in_epoch``, ``epoch_loss_sum``, ``epoch_images``:
-    the part of the next epoch already done (after Ctrl-C), so a resumed epoch's loss averages
-    all of its batches; ``best_Sm`` / ``best_epoch``: the held-out S-measure behind best.pth."""
+    ``epochs_done``: completed epochs; ``step``: optimizer steps done; ``batch_in_epoch``,
+    ``epoch_loss_sum``, ``epoch_images``: the part of the next epoch already done (after Ctrl-C),
+    so a resumed epoch's loss averages all of its batches; ``pending``, ``pending_loss``: the
+    batches whose gradients are summed for the next step (``train.accumulate``) and their losses'
+    sum, carried over an epoch's end as JL-DCF's ``aveGrad``; ``best_Sm`` / ``best_epoch``: the
+    held-out S-measure behind best.pth."""
 
     epochs_done: int = 0
     step: int = 0
     batch_in_epoch: int = 0
     epoch_loss_sum: float = 0.0
     epoch_images: int = 0
+    pending: int = 0
+    pending_loss: float = 0.0
     best_Sm: Optional[float] = None
     best_epoch: Optional[int] = None
 
@@ -242,10 +249,23 @@ class TrainingState:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
     def add_batch(self, loss: float, images: int) -> None:
-        self.step += 1
+        """A batch done: its loss counts in its epoch's and, its gradients summed, in the next step's."""
         self.batch_in_epoch += 1
         self.epoch_loss_sum += loss * images
         self.epoch_images += images
+        self.pending += 1
+        self.pending_loss += loss
+
+    def add_step(self) -> float:
+        """An optimizer step on the pending batches; returns its loss, their losses' mean (the
+        loss whose gradient it took: each batch's is divided by ``train.accumulate``)."""
+        loss = self.pending_loss / self.pending
+        self.step, self.pending, self.pending_loss = self.step + 1, 0, 0.0
+        return loss
+
+    def progress(self) -> Tuple[int, int, int]:
+        """(epochs done, batches of the next, steps): equal for two states at the same point of a run."""
+        return self.epochs_done, self.batch_in_epoch, self.step
 
     def end_epoch(self, epoch: int) -> float:
         """Close ``epoch``; returns its mean loss."""
@@ -295,12 +315,13 @@ def export_weights(model: torch.nn.Module, config: Dict[str, Any], path: Path, s
 # ----------------------------------------------------------------------------- one epoch, validation
 def train_one_epoch(session: "Session", label: str, stops: StopSignals) -> float:
     """One pass over the training loader (``label``: ``epoch 3/120``), updating the state; before
-    each step the ranks agree on going on, saving or stopping (:func:`step_boundary`). Returns
-    this session's images/s."""
+    each batch the ranks agree on going on, saving or stopping (:func:`step_boundary`). The
+    progress bar counts batches and shows each one's loss; ``train/loss`` is each optimizer
+    step's (:func:`train_step`). Returns this session's images/s."""
     state, train_cfg = session.state, session.config["train"]
     session.net.train()
     batches = iter(session.train_loader)
-    total = steps_this_epoch(len(session.train_loader), state.step, train_cfg["max_steps"])
+    total = batches_this_epoch(len(session.train_loader), state, train_cfg)
     bar = tqdm(total=total, desc=label, unit="batch", disable=not session.dist.is_main, dynamic_ncols=True,
                leave=False)
     seen, start = 0, time.perf_counter()
@@ -311,24 +332,28 @@ def train_one_epoch(session: "Session", label: str, stops: StopSignals) -> float
             if batch is None and error is None:
                 break
             step_boundary(session, stops, error)
-            loss_value = train_step(session, batch, label)
+            loss_value, step_loss = train_step(session, batch, label)
             seen += batch["rgb"].shape[0]
             rate = seen / (time.perf_counter() - start)
             bar.update()
             bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.1f}")
-            session.recorder.scalars(state.step, {"train/loss": loss_value,
-                                                  "train/lr": session.optimizer.param_groups[0]["lr"],
-                                                  "train/images_per_s": rate}, every_step=True)
+            if step_loss is not None:
+                session.recorder.scalars(state.step, {"train/loss": step_loss,
+                                                      "train/lr": session.optimizer.param_groups[0]["lr"],
+                                                      "train/images_per_s": rate}, every_step=True)
             if train_cfg["max_steps"] and state.step >= train_cfg["max_steps"]:
                 break
     session.consistent = False  # the epoch's end (scheduler, validation, files) is no resumable point
     return seen / (time.perf_counter() - start)
 
 
-def steps_this_epoch(batches: int, step: int, max_steps: Optional[int]) -> int:
-    """The steps this epoch will run (the progress bar's length): its remaining batches, fewer
-    when ``train.max_steps`` ends the run first."""
-    return min(batches, max(max_steps - step, 0)) if max_steps else batches
+def batches_this_epoch(batches: int, state: TrainingState, train_cfg: Dict[str, Any]) -> int:
+    """The batches this epoch will run (the progress bar's length): its remaining ``batches``,
+    fewer when ``train.max_steps`` ends the run first (a step every ``train.accumulate`` batches)."""
+    max_steps = train_cfg["max_steps"]
+    if not max_steps:
+        return batches
+    return min(batches, max((max_steps - state.step) * train_cfg["accumulate"] - state.pending, 0))
 
 
 def next_batch(batches) -> Tuple[Optional[Dict[str, Any]], Optional[Exception]]:
@@ -343,7 +368,7 @@ def next_batch(batches) -> Tuple[Optional[Dict[str, Any]], Optional[Exception]]:
 
 
 def step_boundary(session: "Session", stops: StopSignals, error: Optional[Exception]) -> None:
-    """Between two steps, where the state is resumable, every rank takes the same decision (one
+    """Between two batches, where the state is resumable, every rank takes the same decision (one
     all_reduce): stop (raise :class:`AgreedStop`) when any rank was asked to by a signal or
     failed to read its batch (``error``); else save a checkpoint when ``checkpoint.every_minutes``
     have passed on rank 0's clock; else go on."""
@@ -357,34 +382,91 @@ def step_boundary(session: "Session", stops: StopSignals, error: Optional[Except
                                checkpoint=str(path))
 
 
-def train_step(session: "Session", batch: Dict[str, Any], label: str) -> float:
-    """One optimizer step on ``batch``; returns its loss. Only while the optimizer updates the
-    weights is the state not resumable (``session.consistent`` off)."""
+def train_step(session: "Session", batch: Dict[str, Any], label: str) -> Tuple[float, Optional[float]]:
+    """One batch, JL-DCF's ``iter_size`` as ``train.accumulate``: its loss divided by
+    ``accumulate`` is backpropagated into the gradients summed since the last optimizer step, and
+    the batch that completes ``accumulate`` of them steps (:func:`optimizer_step`; 1: every
+    batch). Returns the batch's loss and, where it stepped, the step's. The state is resumable
+    before and after, not while the summed gradients or the weights change (``session.consistent``
+    off)."""
     config, device, state = session.config, session.device, session.state
     train_cfg = config["train"]
+    stepping = state.pending + 1 >= train_cfg["accumulate"]
     rgb = channels_last_if(train_cfg["channels_last"], batch["rgb"].to(device, non_blocking=True))
     depth = channels_last_if(train_cfg["channels_last"], batch["depth"].to(device, non_blocking=True))
     gt = batch["gt"].to(device, non_blocking=True)
-    with autocast_context(device, train_cfg["amp"]):
-        logits = session.net(rgb, depth)
-    loss = compute_loss(logits, gt, config["loss"])
-    loss_value = loss.item()
-    if not math.isfinite(loss_value):
-        raise NonFiniteLoss(
-            f"non-finite loss ({loss_value}) at {label.split('/')[0]}, step {state.step + 1}; "
-            f"the run stopped without saving, its last good checkpoint is kept "
-            f"(try a lower optim.lr or train.amp=none)")
-    optimizer, scaler = session.optimizer, session.scaler
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    with gradient_sync(session, stepping):
+        with autocast_context(device, train_cfg["amp"]):
+            logits = session.net(rgb, depth)
+        loss = compute_loss(logits, gt, config["loss"])
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise NonFiniteLoss(
+                f"non-finite loss ({loss_value}) at {label.split('/')[0]}, step {state.step + 1}; "
+                f"the run stopped without saving, its last good checkpoint is kept "
+                f"(try a lower optim.lr or train.amp=none)")
+        if state.pending:  # a backward that fails half-way spoils the pending batches' sum
+            session.consistent = False
+        session.scaler.scale(loss / train_cfg["accumulate"]).backward()
+    if stepping:
+        session.consistent = False
+        optimizer_step(session)
+    state.add_batch(loss_value, rgb.shape[0])
+    step_loss = state.add_step() if stepping else None
+    session.consistent = True
+    return loss_value, step_loss
+
+
+def gradient_sync(session: "Session", stepping: bool):
+    """Under DDP, the batches that do not step run under ``no_sync()``: each rank sums their
+    gradients locally, and the backward of the batch that steps all-reduces the sums once."""
+    return contextlib.nullcontext() if stepping or not session.dist.distributed else session.net.no_sync()
+
+
+def optimizer_step(session: "Session") -> None:
+    """JL-DCF's ``optimizer.step(); optimizer.zero_grad()`` on the summed gradients: unscaled
+    (fp16's GradScaler), each element clamped to ``optim.grad_clip_value`` (0: not clamped),
+    stepped, then zeroed."""
+    optimizer, scaler, clip = session.optimizer, session.scaler, session.config["optim"]["grad_clip_value"]
     scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_value_(session.net.parameters(), config["optim"]["grad_clip_value"])
-    session.consistent = False
+    if clip:
+        torch.nn.utils.clip_grad_value_(session.net.parameters(), clip)
     scaler.step(optimizer)
     scaler.update()
-    state.add_batch(loss_value, rgb.shape[0])
-    session.consistent = True
-    return loss_value
+    optimizer.zero_grad(set_to_none=True)
+
+
+def pending_gradients(session: "Session") -> List[Dict[str, torch.Tensor]]:
+    """The gradients summed over the pending batches, by parameter name, one dict per rank in
+    rank order ([] with none pending), for the checkpoint. Under DDP the ranks' sums differ until
+    the step all-reduces them: every rank takes part and rank 0 gathers them (the others get [])."""
+    if not session.state.pending:
+        return []
+    local = {name: p.grad for name, p in session.model.named_parameters() if p.grad is not None}
+    if not session.dist.distributed:
+        return [local]
+    ranks: List[Dict[str, torch.Tensor]] = [{} for _ in range(session.dist.world_size)]
+    for name, grad in local.items():
+        parts = [torch.empty_like(grad, memory_format=torch.contiguous_format) for _ in ranks] \
+            if session.dist.is_main else None
+        torch_dist.gather(grad.contiguous(), parts, dst=0)
+        for rank, part in enumerate(parts or []):
+            ranks[rank][name] = part.cpu()
+    return ranks if session.dist.is_main else []
+
+
+def restore_gradients(model: torch.nn.Module, saved: List[Dict[str, torch.Tensor]], dist: DistInfo) -> None:
+    """This rank's pending gradients from a checkpoint's :func:`pending_gradients`, back on the
+    parameters, so the step they belong to sums the same batches as in an uninterrupted run."""
+    if not saved:
+        return
+    if len(saved) != dist.world_size:
+        raise TrainingError(f"the checkpoint was saved between the batches of an optimizer step by {len(saved)} "
+                            f"process(es), each with its own summed gradients, not {dist.world_size}: resume it "
+                            f"with {len(saved)} (python train.py for 1, else torchrun --nproc_per_node={len(saved)})")
+    for name, param in model.named_parameters():
+        if name in saved[dist.rank]:
+            param.grad = saved[dist.rank][name].to(param)
 
 
 @torch.inference_mode()
@@ -404,7 +486,7 @@ def validate(model, loader, config, device) -> tuple[Dict[str, float], Optional[
         depth = channels_last_if(config["train"]["channels_last"], batch["depth"].to(device))
         with autocast_context(device, config["train"]["amp"]):
             logits = map_logits(model, model(rgb, depth))
-        maps = [saliency_map(l, batch["gt"].shape[-2:]).cpu() for l in logits]
+        maps = [saliency_map(l, batch["gt"].shape[-2:], model.input_spec.align_corners).cpu() for l in logits]
         for pred, gt in zip(maps, batch["gt"]):
             evaluator.update(pred.numpy(), gt[0].numpy())
         if grid is None:
@@ -509,10 +591,12 @@ def check_new_run_folder(run_dir: Path, dist: DistInfo) -> None:
 
 
 def planned_epochs(train_cfg: Dict[str, Any], batches_per_epoch: int) -> int:
-    """The epochs the run will reach: ``train.epochs``, or fewer when ``train.max_steps`` stops it."""
+    """The epochs the run will reach: ``train.epochs``, or fewer when ``train.max_steps`` stops it
+    (a step every ``train.accumulate`` batches, counted across epochs)."""
     if not train_cfg["max_steps"]:
         return train_cfg["epochs"]
-    return min(train_cfg["epochs"], math.ceil(train_cfg["max_steps"] / max(batches_per_epoch, 1)))
+    batches = train_cfg["max_steps"] * train_cfg["accumulate"]
+    return min(train_cfg["epochs"], math.ceil(batches / max(batches_per_epoch, 1)))
 
 
 def build_initial_model(config: Dict[str, Any]) -> torch.nn.Module:
@@ -565,33 +649,40 @@ class Session:
     scaler: torch.amp.GradScaler
     state: TrainingState
     recorder: Recorder
-    saved: Optional[Tuple[Tuple[int, int], Optional[Path]]] = None  # the last checkpoint's (epochs_done, step), path
+    saved: Optional[Tuple[Tuple[int, int, int], Optional[Path]]] = None  # the last checkpoint's progress(), path
     saved_at: float = 0.0  # clock() when it was written (or the session started)
-    consistent: bool = False  # the state is resumable: between two steps of the training loop
+    consistent: bool = False  # the state is resumable: between two batches of the training loop
 
     def save_checkpoint(self) -> Optional[Path]:
-        """A resumable checkpoint of the state now, written by the main process (None on the others)."""
-        path = None
+        """A resumable checkpoint of the state now, written by the main process (None on the
+        others); between the batches of a step under DDP every rank must call it (:func:`pending_gradients`)."""
+        path, grads = None, pending_gradients(self)
         if self.dist.is_main:
             path = save_training_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
                                             self.state.to_dict(), self.config,
-                                            self.config["checkpoint"]["keep_last"], self.sha)
-        self.saved, self.saved_at = ((self.state.epochs_done, self.state.step), path), clock()
+                                            self.config["checkpoint"]["keep_last"], self.sha, grads)
+        self.saved, self.saved_at = (self.state.progress(), path), clock()
         return path
 
     def checkpoint_now(self) -> Optional[Path]:
-        """A checkpoint holding the state now: the last one if it does, else a new one."""
-        if self.saved and self.saved[0] == (self.state.epochs_done, self.state.step) and self.saved[1] \
-                and self.saved[1].is_file():
+        """A checkpoint holding the state now: the last one if it does, else a new one. Where a
+        save gathers the ranks' gradients, every rank decides on the progress alone."""
+        if self.saved and self.saved[0] == self.state.progress() and (
+                self.saved[1] is None or self.saved[1].is_file() or self.gradients_apart()):
             return self.saved[1]
         return self.save_checkpoint()
 
     def checkpoint_due(self) -> bool:
         """Whether ``checkpoint.every_minutes`` have passed, on rank 0's clock, since the last
-        checkpoint, with steps done since."""
+        checkpoint, with batches done since."""
         minutes = self.config["checkpoint"]["every_minutes"]
         return bool(self.dist.is_main and minutes and clock() - self.saved_at >= minutes * 60
-                    and (self.saved is None or self.saved[0][1] != self.state.step))
+                    and (self.saved is None or self.saved[0] != self.state.progress()))
+
+    def gradients_apart(self) -> bool:
+        """Whether the ranks' gradients differ now: under DDP between the batches of a step
+        (``no_sync``), where only a save on every rank can hold them (:func:`pending_gradients`)."""
+        return self.dist.distributed and self.state.pending > 0
 
     def export(self, name: str, **meta: Any) -> None:
         """A weights file in the run folder (main process only)."""
@@ -630,6 +721,7 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
         scaler.load_state_dict(checkpoint["scaler"])
         restore_rng_state(checkpoint["rng"])  # rank 0's; the data randomness does not depend on it
         state = TrainingState.from_dict(checkpoint["state"])
+        restore_gradients(model, checkpoint.get("grads", []), dist)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.distributed else model
     if train_cfg["compile"]:
@@ -644,7 +736,7 @@ def start(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, re
     if checkpoint is None and config["log"]["save_init"]:
         session.export("weights_init.pth", epoch=0)
     if resume_path is not None:
-        session.saved = ((state.epochs_done, state.step), resume_path)
+        session.saved = (state.progress(), resume_path)
         session.recorder.event(event="resume", checkpoint=str(resume_path), changes=list(args.set), device=args.device)
     session.recorder.event(event="depth", train=depth)
     where = f"resuming {resume_path} at epoch {state.epochs_done + 1}" if resume_path else "new run"
@@ -725,12 +817,13 @@ def run(config: Dict[str, Any], args, device: torch.device, dist: DistInfo, resu
                 keep_work(session, stop.error, path, stop.failure)
             cause = {None: "a signal to another rank", "INT": "Ctrl-C"}.get(stops.requested, f"SIG{stops.requested}")
             return stopped(session, cause, exit_status(stop.code), path)
-        except KeyboardInterrupt:  # a second Ctrl-C
-            return stopped(session, "Ctrl-C", exit_status(1), session.checkpoint_now() if session.consistent else None)
+        except KeyboardInterrupt:  # a second Ctrl-C: this rank alone
+            alone = session.consistent and not session.gradients_apart()
+            return stopped(session, "Ctrl-C", exit_status(1), session.checkpoint_now() if alone else None)
         except NonFiniteLoss:
             raise  # its weights are the problem: the last good checkpoint is kept
-        except RESUMABLE_ERRORS as error:  # one rank's own: only rank 0 can save, and only between steps
-            if not (session.consistent and session.dist.is_main):
+        except RESUMABLE_ERRORS as error:  # one rank's own: only rank 0 can save, alone, and only between batches
+            if not (session.consistent and session.dist.is_main and not session.gradients_apart()):
                 raise
             keep_work(session, error, session.checkpoint_now(), 0)
     return 0

@@ -5,8 +5,8 @@ empty files, size mismatches (GT vs RGB: an error for training; depth vs RGB: a 
 for DUT-RGBD), the bit depth of the depth maps and their holes (pixels stored as 0 or
 invalid), how the GT masks store their values (0/1 masks are read as 0/255,
 ``utils.images.gt_kind``), and the depth polarity estimated from the GT (mean normalised
-depth inside vs outside the objects), with the ``invert_depth`` setting that gives CDINet's
-near = bright. Exit status 0 when every dataset is usable, 1 otherwise.
+depth inside vs outside the objects), with the ``invert_depth`` setting for a model of either
+convention (each model's is its input spec's ``near``). Exit status 0 when every dataset is usable, 1 otherwise.
 """
 from __future__ import annotations
 
@@ -157,14 +157,15 @@ def _holes(holes: DepthHoles) -> str:
     """Depth pixels stored as 0 or invalid, and, above the share test.py warns at, what they become."""
     if not holes.many:
         return holes.describe()
-    return (f"{holes.describe()}: with invert_depth they become the nearest points; "
+    return (f"{holes.describe()}: if the maps are near = dark they are fed as the nearest points; "
             f"data.preprocess.depth_holes: far (test.py --depth-holes far) makes them the farthest")
 
 
 def _polarity(polarity: Polarity) -> str:
     """Verdict on near = bright/dark from per-sample mean depth inside vs outside the GT."""
-    advice = {"near = bright": "CDINet's convention, keep invert_depth=False",
-              "near = dark": "set invert_depth=True for CDINet (or auto)",
+    same = ("invert_depth=False for a model that expects this polarity, invert_depth=True for one that expects the "
+            "other (python -m models --list shows each model's), or auto")
+    advice = {"near = bright": same, "near = dark": same,
               "unclear": "inspect some depth maps before choosing invert_depth"}
     if polarity.verdict == "unknown":
         return f"unknown ({polarity.evidence()})"

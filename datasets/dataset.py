@@ -90,6 +90,8 @@ class RGBDSODDataset(Dataset):
             or a GT/RGB size mismatch raise when the sample is loaded.
         skip_option: how the caller's user turns ``skip_bad`` on, named in the error
             (train.py: ``--set data.skip_bad=true``, test.py: ``--skip-bad``).
+        mirror: twice the items: item ``i + len(samples)`` is sample ``i`` flipped left-right
+            (RGB, depth and GT, before the transform; ``data.mirror``).
 
     Attributes: ``samples`` (list of :class:`Sample`, with paths), ``skipped`` (list of
     :class:`BadSample`), ``sources``, ``load_gt``, ``augmentation_seed``.
@@ -98,7 +100,8 @@ class RGBDSODDataset(Dataset):
     augmentation_seed: int | None = None
 
     def __init__(self, sources: Union[SourceLike, Sequence[SourceLike]], transform: Transform,
-                 load_gt: bool = True, skip_bad: bool = False, skip_option: str = "skip_bad=True"):
+                 load_gt: bool = True, skip_bad: bool = False, skip_option: str = "skip_bad=True",
+                 mirror: bool = False):
         if isinstance(sources, (DatasetSource, str)) or hasattr(sources, "__fspath__"):
             sources = [sources]
         self.sources = [as_source(s) for s in sources]
@@ -106,6 +109,7 @@ class RGBDSODDataset(Dataset):
             raise DatasetError("no dataset source given")
         self.transform = transform
         self.load_gt = load_gt
+        self.mirror = mirror
         self.samples: list[Sample] = []
         self.skipped: list[BadSample] = []
         for source in self.sources:
@@ -141,11 +145,17 @@ class RGBDSODDataset(Dataset):
         self.samples = kept
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * (2 if self.mirror else 1)
 
     def __getitem__(self, index: int) -> dict:
-        sample = self.samples[index]
+        index = index + len(self) if index < 0 else index
+        if not 0 <= index < len(self):  # iteration by index stops here (the mirrored items wrap around)
+            raise IndexError(f"item {index} of a dataset of {len(self)}")
+        sample = self.samples[index % len(self.samples)]
         rgb, depth, gt, size = load_sample(sample, self.load_gt)
+        if index >= len(self.samples):  # the mirrored copy
+            rgb, depth = np.ascontiguousarray(rgb[:, ::-1]), np.ascontiguousarray(depth[:, ::-1])
+            gt = None if gt is None else np.ascontiguousarray(gt[:, ::-1])
         seed = None if self.augmentation_seed is None else derive_seed(self.augmentation_seed, index)
         rgb_t, depth_t, gt_t = self.transform(rgb, depth, gt, sample.invert_depth, seed)
         item = {"rgb": rgb_t, "depth": depth_t, "name": sample.name, "dataset": sample.dataset,

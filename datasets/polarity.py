@@ -1,7 +1,8 @@
 """Depth polarity measured from the GT, and the ``invert_depth`` decision that follows from it.
 
-CDINet expects near = bright (its authors re-processed every depth map that way; docs/datasets.md,
-"Depth polarity"), but benchmark copies store either convention. Salient objects stand in
+Each model expects one convention, its ``InputSpec.near``: CDINet near = bright (its authors
+re-processed every depth map that way; docs/datasets.md, "Depth polarity"), JL-DCF near = dark;
+benchmark copies store either. Salient objects stand in
 front of their background, so in a sample whose GT has object and background pixels the
 object's mean depth (min-max normalised, at the GT's size) is higher than the background's when
 the map stores near = bright. A dataset is called near = bright when that holds in at least
@@ -14,8 +15,8 @@ measurement.
 
 The same maps are counted for holes (:class:`DepthHoles`: pixels stored as 0 or non-finite,
 ``utils.images.depth_holes``). In a near = dark map (millimetres, say) 0 is nearer than any
-measured point, and inverting it feeds the holes as the nearest pixels of the scene; test.py warns
-when more than :data:`HOLE_SHARE` of the pixels are holes there (``data.preprocess.depth_holes:
+measured point, and it stays so whether the map is inverted (for a near = bright model) or not;
+test.py warns when more than :data:`HOLE_SHARE` of the pixels are holes there (``data.preprocess.depth_holes:
 far`` fills them with the farthest valid value).
 """
 from __future__ import annotations
@@ -127,10 +128,11 @@ class Polarity:
         share = self.brighter / self.samples
         return "near = bright" if share >= BRIGHT else "near = dark" if share <= DARK else "unclear"
 
-    @property
-    def invert(self) -> Optional[bool]:
-        """The ``invert_depth`` that gives CDINet near = bright; None without a clear verdict."""
-        return {"near = bright": False, "near = dark": True}.get(self.verdict)
+    def invert_for(self, near: str) -> Optional[bool]:
+        """The ``invert_depth`` that gives a model expecting ``near`` (``bright`` or ``dark``, its
+        ``InputSpec.near``) its convention; None without a clear verdict."""
+        stored = {"near = bright": "bright", "near = dark": "dark"}.get(self.verdict)
+        return None if stored is None else stored != near
 
     def evidence(self) -> str:
         """E.g. ``mean depth 0.18 inside the GT vs 0.34 outside; brighter inside in 0/5 samples``."""
@@ -175,25 +177,37 @@ class DepthDecision:
     """Whether a dataset's depth is inverted, why, and what the measurement said.
 
     ``setting``: what was asked (True, False or ``"auto"``); ``polarity``: the measurement, None
-    when the dataset has no GT ("unverified").
+    when the dataset has no GT ("unverified"); ``near``: the model's convention (``InputSpec.near``).
     """
 
     setting: InvertSetting
     invert: bool
     polarity: Optional[Polarity]
+    near: str = "bright"
+
+    @property
+    def wanted(self) -> Optional[bool]:
+        """The ``invert_depth`` the measurement calls for (None: no clear verdict or no GT)."""
+        return None if self.polarity is None else self.polarity.invert_for(self.near)
 
     @property
     def contradicted(self) -> bool:
         """The measurement clearly says the other convention than the one in use."""
-        return self.polarity is not None and self.polarity.invert is not None and self.polarity.invert != self.invert
+        return self.wanted is not None and self.wanted != self.invert
+
+    @property
+    def stored_near_dark(self) -> bool:
+        """The setting in use takes the stored maps to be near = dark."""
+        return self.invert != (self.near == "dark")
 
     def describe(self) -> str:
-        use = "inverted (near = dark -> near = bright)" if self.invert else "used as stored"
+        other = "dark" if self.near == "bright" else "bright"
+        use = f"inverted (near = {other} -> near = {self.near})" if self.invert else "used as stored"
         asked = "measured verdict" if self.setting == AUTO else ("asked for" if self.setting else "default")
         return f"{use} ({asked})"
 
     def to_dict(self) -> dict:
-        return {"invert": self.invert, "setting": self.setting, "decision": self.describe(),
+        return {"invert": self.invert, "setting": self.setting, "decision": self.describe(), "model_near": self.near,
                 "polarity": self.polarity.to_dict() if self.polarity is not None else "unverified (no GT)"}
 
     def warning(self, dataset: str, fix: Callable[[bool], str], model: str = "CDINet") -> Optional[str]:
@@ -203,14 +217,14 @@ class DepthDecision:
         if self.polarity is None:
             return None if self.setting != AUTO else (
                 f"{dataset}: depth polarity unverified (no GT to measure it); depth used as stored")
-        if self.setting == AUTO and self.polarity.invert is None:
+        if self.setting == AUTO and self.wanted is None:
             return (f"{dataset}: depth polarity {self.polarity.verdict} ({self.polarity.evidence()}); used as "
                     f"stored: inspect some depth maps; if near is dark there, {fix(True)}")
         if not self.contradicted:
             return None
         now = "inverted" if self.invert else "used as stored"
         return (f"{dataset}: depth looks {self.polarity.verdict} ({self.polarity.evidence()}) but is {now}; "
-                f"{model} expects near = bright: {fix(not self.invert)}")
+                f"{model} expects near = {self.near}: {fix(not self.invert)}")
 
     def console_line(self, dataset: str, fix: Callable[[bool], str], model: str = "CDINet") -> Optional[str]:
         """The line test.py and train.py print for a dataset: ``warning: ...`` (:meth:`warning`),
@@ -224,22 +238,24 @@ class DepthDecision:
         return None
 
     def holes_warning(self, dataset: str, fix: str) -> Optional[str]:
-        """A line when the depth is inverted and more than :data:`HOLE_SHARE` of the pixels
-        measured are holes: inverted, they are fed as the nearest points. ``fix`` names the
-        option that fills them with the far value."""
-        if not self.invert or self.polarity is None or not self.polarity.holes.many:
+        """A line when the maps are taken as near = dark and more than :data:`HOLE_SHARE` of the
+        pixels measured are holes: stored as 0 there, they are fed as the nearest points. ``fix``
+        names the option that fills them with the far value."""
+        if not self.stored_near_dark or self.polarity is None or not self.polarity.holes.many:
             return None
-        return (f"{dataset}: depth has holes ({self.polarity.holes.describe()}); inverted, they become the "
-                f"nearest points: {fix} gives them the farthest valid depth")
+        how = "inverted" if self.invert else "as stored"
+        return (f"{dataset}: depth has holes ({self.polarity.holes.describe()}); near = dark and {how}, they are "
+                f"fed as the nearest points: {fix} gives them the farthest valid depth")
 
 
-def decide(setting: InvertSetting, polarity: Optional[Polarity]) -> DepthDecision:
-    """``invert_depth`` for one dataset: ``setting`` True/False as given, ``"auto"`` the measured
-    verdict (as stored when it is unclear or unmeasured)."""
+def decide(setting: InvertSetting, polarity: Optional[Polarity], near: str = "bright") -> DepthDecision:
+    """``invert_depth`` for one dataset fed to a model expecting ``near`` (``InputSpec.near``):
+    ``setting`` True/False as given, ``"auto"`` the measured verdict (as stored when it is unclear
+    or unmeasured)."""
     if setting == AUTO:
-        invert = bool(polarity is not None and polarity.invert)
+        invert = bool(polarity is not None and polarity.invert_for(near))
     elif isinstance(setting, bool):
         invert = setting
     else:
         raise ValueError(f"invert_depth must be true, false or {AUTO!r}, got {setting!r}")
-    return DepthDecision(setting, invert, polarity)
+    return DepthDecision(setting, invert, polarity, near)

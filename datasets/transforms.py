@@ -63,17 +63,21 @@ def resize_array(image: np.ndarray, height: int, width: int, preprocess: Preproc
 
     'pil': ``Image.fromarray(image).resize((width, height), filter)``, exactly what torchvision
     ``Resize`` does to a PIL image (uint8 images stay uint8, float depth uses mode 'F').
+    'opencv': ``cv2.resize`` in float32, as JL-DCF's loader (``np.float32`` image, then resize):
+    an interpolated uint8 image comes back as float32 in [0, 1], not rounded to 8 bits.
     """
     if image.shape[:2] == (height, width):
         return image
     name = "nearest" if nearest else preprocess.interpolation
     if preprocess.resize == "pil":
         return np.array(Image.fromarray(image).resize((width, height), PIL_FILTERS[name]))
+    if image.dtype == np.uint8 and name != "nearest":
+        image = image.astype(np.float32) / 255
     return cv2.resize(image, (width, height), interpolation=OPENCV_FILTERS[name])
 
 
 # One parameter stream per op, derived from the sample's seed (see op_rng).
-OP_STREAMS = {"geometric": 0, "crop": 1, "colour": 3, "pepper": 4}
+OP_STREAMS = {"geometric": 0, "crop": 1, "colour": 3, "pepper": 4, "window": 5}
 # BBS-Net's colour factors: Python ``random.randint(low, high) / 10`` (high inclusive), in the
 # order applied: brightness, contrast, colour, sharpness.
 COLOUR_GRIDS = ((5, 15), (5, 15), (0, 20), (0, 30))
@@ -100,6 +104,13 @@ def draw_crop(rng: np.random.Generator, border: int) -> tuple[int, int]:
     window of ``np.random.randint(W - border, W)``, i.e. W - border .. W - 1."""
     cut_w, cut_h = rng.integers(1, border + 1, size=2)
     return int(cut_w), int(cut_h)
+
+
+def draw_window(rng: np.random.Generator, margin: int) -> tuple[int, int]:
+    """Top and left of JL-DCF's crop window (``cv_random_crop``): each ``random.randint(0,
+    margin)``, both ends included, drawn apart."""
+    top, left = rng.integers(0, margin + 1, 2)
+    return int(top), int(left)
 
 
 def enhance_colour(rgb: np.ndarray, brightness: float, contrast: float, colour: float,
@@ -174,11 +185,12 @@ class JointTransform:
                  preprocess: PreprocessConfig | None = None, normalize: bool = True,
                  binarize_gt: bool = False, gt_nearest: bool = False, spec: InputSpec | None = None,
                  crop_border: int = 0, after_crop: list[A.BasicTransform] | None = None,
-                 color_enhance: bool = False, gt_pepper: float = 0.0):
+                 color_enhance: bool = False, gt_pepper: float = 0.0, crop_margin: float = 0.0):
         self.pipeline = self._compose(geometric)
         self.after_crop = self._compose(list(after_crop or []))
         self._first_after_crop = len(geometric)  # the index of its first op, for op_rng
         self.crop_border = crop_border
+        self.crop_margin = crop_margin
         self.color_enhance = color_enhance
         self.gt_pepper = gt_pepper
         self.size = size
@@ -197,7 +209,7 @@ class JointTransform:
     @property
     def random(self) -> bool:
         """Whether a call draws anything (a seed is needed)."""
-        return (self.pipeline is not None or self.after_crop is not None or self.crop_border > 0
+        return (self.pipeline is not None or self.after_crop is not None or self.crop_border > 0 or self.crop_margin > 0
                 or self.color_enhance or self.gt_pepper > 0)
 
     def _draw_seed(self) -> int:
@@ -235,23 +247,41 @@ class JointTransform:
                  invert_depth: bool = False, seed: int | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         pre = self.preprocess
-        if pre.depth_holes == "far":
-            depth = fill_holes_far(depth, invert_depth)
+        if pre.depth_holes == "far":  # the stored maps are near = dark when inverting them gives the model's
+            depth = fill_holes_far(depth, invert_depth != (self.spec.near == "dark"))
         depth = scale_depth(depth, pre.depth_scaling, invert_depth)
         if pre.depth_resize == "rgb_first":
             depth = resize_array(depth, *rgb.shape[:2], pre)
         if self.random:
-            rgb, depth, gt = self._augment(rgb, depth, gt, self._draw_seed() if seed is None else seed)
+            seed = self._draw_seed() if seed is None else seed
+            rgb, depth, gt = self._augment(rgb, depth, gt, seed)
         size = self.size
-        rgb_t = _to_unit(resize_array(rgb, size, size, pre))
-        depth_t = _to_unit(resize_array(depth, size, size, pre))
+        rgb, depth = resize_array(rgb, size, size, pre), resize_array(depth, size, size, pre)
+        gt = None if gt is None else resize_array(gt, size, size, pre, nearest=self.gt_nearest)
+        if self.crop_margin:
+            rgb, depth, gt = self._crop_window(rgb, depth, gt, seed)
+        rgb_t, depth_t = _to_unit(rgb), _to_unit(depth)
         gt_t = None
         if gt is not None:
-            gt_t = _to_unit(resize_array(gt, size, size, pre, nearest=self.gt_nearest))
+            gt_t = _to_unit(gt)
             if self.binarize_gt:
                 gt_t = (gt_t > 0.5).float()
         return (*normalise(rgb_t, depth_t, self.spec, self.normalize), gt_t)
 
+
+    def _crop_window(self, rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray | None, seed: int):
+        """JL-DCF's crop (``cv_random_crop``), on the images already at ``size``: a window of
+        ``size - int(crop_margin * size)`` pixels a side at a random top-left (:func:`draw_window`),
+        resized back to ``size``; the same window for RGB, depth and GT."""
+        size = self.size
+        margin = int(self.crop_margin * size)
+        top, left = draw_window(op_rng(seed, "window"), margin)
+
+        def crop(image: np.ndarray, nearest: bool = False) -> np.ndarray:
+            window = image[top:top + size - margin, left:left + size - margin]
+            return resize_array(window, size, size, self.preprocess, nearest=nearest)
+
+        return crop(rgb), crop(depth), None if gt is None else crop(gt, self.gt_nearest)
 
     def _augment(self, rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray | None, seed: int):
         """Every random op, in BBS-Net's order (flip, crop, rotation, colour, pepper)."""
@@ -321,7 +351,7 @@ def build_train_transform(cfg: AugmentConfig, preprocess: PreprocessConfig | Non
     return JointTransform(flips, cfg.size, preprocess, normalize=cfg.normalize,
                           binarize_gt=cfg.binarize_gt, gt_nearest=cfg.gt_nearest, spec=spec,
                           crop_border=cfg.crop_border, after_crop=ops,
-                          color_enhance=cfg.color_enhance, gt_pepper=cfg.gt_pepper)
+                          color_enhance=cfg.color_enhance, gt_pepper=cfg.gt_pepper, crop_margin=cfg.crop_margin)
 
 
 def build_test_transform(size: int, preprocess: PreprocessConfig | None = None,

@@ -235,10 +235,10 @@ class Predictor:
                 logits = (logits + runner(rgb.flip(-1), depth.flip(-1)).flip(-1)) / 2
         return logits.float()
 
-    @staticmethod
-    def maps(logits: torch.Tensor, sizes: Sequence[Tuple[int, int]]) -> List[np.ndarray]:
+    def maps(self, logits: torch.Tensor, sizes: Sequence[Tuple[int, int]]) -> List[np.ndarray]:
         """The release's post-processing: uint8 maps, each at its own (H, W) in ``sizes``."""
-        return [image.cpu().numpy() for image in saliency_maps(logits, [tuple(int(v) for v in s) for s in sizes])]
+        sizes = [tuple(int(v) for v in s) for s in sizes]
+        return [image.cpu().numpy() for image in saliency_maps(logits, sizes, self.spec.align_corners)]
 
     def predict(self, rgb: Union[ImageInput, Sequence[ImageInput]], depth: Union[ImageInput, Sequence[ImageInput]],
                 invert_depth: Optional[bool] = None, return_logits: bool = False):

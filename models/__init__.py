@@ -28,7 +28,7 @@ from .registry import (
     register_model,
 )
 from .spec import InputSpec
-from .weights import load_weights, model_name_of
+from .weights import load_weights, model_name_of, model_section_of
 
 
 def config_from_dict(values: Dict[str, Any], overrides: List[str] = (), where: str = "config") -> Dict[str, Any]:
@@ -59,7 +59,7 @@ def model_from_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], or
     saved = content.get("config") if isinstance(content, Mapping) else None
     config = dict(saved) if isinstance(saved, Mapping) else {}
     registry.import_modules(config.get("imports", []))
-    model = build_from_config({**config.get("model", {}), "name": model_name_of(content, origin)}, pretrained=False)
+    model = build_from_config({**config.get("model", {}), **model_section_of(content, origin)}, pretrained=False)
     load_weights(model, content, origin=origin)
     return model.eval(), config
 
@@ -78,6 +78,7 @@ __all__ = [
     "load_config",
     "load_weights",
     "map_logits",
+    "model_name_of",
     "model_from_checkpoint",
     "read_checkpoint",
     "register_model",

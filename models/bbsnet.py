@@ -397,9 +397,28 @@ class BBSNetOptions(Section):
     backbone: StartWeightsConfig = option(StartWeightsConfig)
 
 
+# What tests/test_bbsnet.py checks against the release: (what, bound, measured, test).
+CHECKS = (
+    ("keys and shapes of their BBSNet().state_dict()", "equal", "1385 entries, 49,769,177 parameters",
+     "tests/test_bbsnet.py::test_registered_with_the_authors_keys_and_parameter_count"),
+    ("initial logits vs their model's, keyed seed-0 weights, 352x352", "relative max diff < 1e-5", "3.4e-6",
+     "tests/test_bbsnet.py::test_reproduces_the_authors_two_outputs"),
+    ("final logits, same input", "relative RMS diff < 1e-5, relative max < 1e-4", "5.4e-6, 3.1e-5",
+     "tests/test_bbsnet.py::test_reproduces_the_authors_two_outputs"),
+    ("test.py maps vs their BBSNet_test.py's, 5 DES images", "within 1 gray level", "max 1, mean under 2e-4",
+     "tests/test_bbsnet.py::test_test_py_maps_from_the_authors_file_equal_their_test_script"),
+)
+# Their README's table (docs/bbsnet.md, "Reported numbers").
+REPORTED = {"where": "their README", "metrics": ("S", "max F", "max E", "MAE"), "values": {
+    "NJU2K": (.921, .920, .949, .035), "NLPR": (.930, .918, .961, .023), "STERE": (.908, .903, .942, .041),
+    "DES": (.933, .927, .966, .021), "LFSD": (.864, .859, .901, .072), "SSD": (.882, .859, .919, .044),
+    "SIP": (.879, .883, .922, .055)}}
+
+
 @register_model(options=BBSNetOptions, title="BBS-Net", input_spec=INPUT_SPEC,
                 official=OfficialLayout(prefixes=("resnet.", "resnet_depth.", "rfb2_1.")),
-                source="zyjwuyan/BBS-Net @ d48bd4f (MIT)")
+                source="zyjwuyan/BBS-Net @ d48bd4f (MIT)", cards=(("release", {}),), checks=CHECKS,
+                reported=REPORTED)
 def bbsnet(pretrained: bool = False, backbone: Optional[Dict[str, Any]] = None) -> BBSNet:
     """BBS-Net as released; ``pretrained`` fills both streams from ``backbone["weights"]``
     (``imagenet``, a torchvision ResNet-50 state-dict file, or ``none``)."""

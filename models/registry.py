@@ -21,7 +21,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from utils.config import DEFAULT_MODEL
 from utils.errors import ConfigError
@@ -35,20 +35,55 @@ MODELS_DIR = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class OfficialLayout:
     """How to recognise and read the authors' own checkpoint of a model: ``prefixes`` are
-    top-level key prefixes only their file has; ``convert`` maps its keys to ours."""
+    top-level key prefixes only their file has; ``convert`` maps its keys to ours; ``options``
+    reads the model's options from its keys (a release with several backbones)."""
 
     prefixes: tuple
     convert: Callable[[Dict[str, Any]], Dict[str, Any]] = dict
+    options: Callable[[Mapping[str, Any]], Dict[str, Any]] = lambda state: {}
 
     def matches(self, state: Mapping[str, Any]) -> bool:
         return any(key.startswith(self.prefixes) for key in state)
 
 
+class Check(NamedTuple):
+    """One comparison with the authors' release (``checks=`` of ``register_model``, a plain
+    string or tuple there): what is compared, the bound the test asserts, the figure measured,
+    and the test (``tests/test_x.py::test_name``, or a file) that asserts it."""
+
+    what: str
+    bound: str = ""
+    measured: str = ""
+    test: str = ""
+
+
+@dataclass(frozen=True)
+class Reported:
+    """The numbers a model's authors report (``reported=`` of ``register_model``, a plain dict
+    there): ``where`` they are printed, the ``metrics`` in order, ``values`` {dataset: one number
+    per metric, ``None`` where the source gives none}, ``digits`` as printed, the ``card`` they
+    are for (default: the first) and ``notes``."""
+
+    where: str
+    metrics: Tuple[str, ...]
+    values: Mapping[str, Tuple[Optional[float], ...]]
+    digits: int = 3
+    card: Optional[str] = None
+    notes: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for dataset, numbers in self.values.items():
+            if len(numbers) != len(self.metrics):
+                raise ValueError(f"reported: {dataset} has {len(numbers)} numbers for {len(self.metrics)} metrics "
+                                 f"({', '.join(self.metrics)})")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One registered model: its builder, option section, input spec, title, the authors'
-    checkpoint layout (``None``: no release to load), its source release and its model cards
-    (``cards``: ``(label, options)`` rows of ``models.summary --table``)."""
+    checkpoint layout (``None``: no release to load), its source release, its model cards
+    (``cards``: ``(label, options)`` rows of ``models.summary --table`` and the zoo), what was
+    checked against the release (``checks``) and what its authors report (``reported``)."""
 
     name: str
     builder: Callable[..., Any]
@@ -58,6 +93,8 @@ class ModelEntry:
     official: Optional[OfficialLayout]
     source: str
     cards: tuple
+    checks: Tuple[Check, ...] = ()
+    reported: Optional[Reported] = None
 
     def build(self, pretrained: bool, options: Mapping[str, Any]):
         kwargs = dict(options)
@@ -91,8 +128,15 @@ def options_from_signature(name: str, builder: Callable[..., Any]) -> type:
 def register_model(builder: Optional[Callable[..., Any]] = None, *, options: Optional[type] = None,
                    input_spec: Optional[InputSpec] = None, title: Optional[str] = None,
                    official: Optional[OfficialLayout] = None, source: str = "",
-                   cards: Sequence[tuple] = ()):
-    """Register ``builder`` under its name (usable bare, ``@register_model``, or with arguments)."""
+                   cards: Sequence[tuple] = (), checks: Sequence[Union[str, tuple]] = (),
+                   reported: Union[Reported, Mapping[str, Any], None] = None):
+    """Register ``builder`` under its name (usable bare, ``@register_model``, or with arguments).
+    ``checks``: strings or ``(what, bound, measured, test)`` tuples (:class:`Check`);
+    ``reported``: a :class:`Reported` or a dict of its fields."""
+    checks = tuple(Check(item) if isinstance(item, str) else Check(*item) for item in checks)
+    if isinstance(reported, Mapping):
+        reported = Reported(**{key: tuple(value) if key in ("metrics", "notes") else value
+                               for key, value in reported.items()})
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         name = fn.__name__
@@ -101,7 +145,7 @@ def register_model(builder: Optional[Callable[..., Any]] = None, *, options: Opt
                              f"(from {_REGISTRY[name].builder.__module__})")
         section = options or options_from_signature(name, fn)
         _REGISTRY[name] = ModelEntry(name, fn, section, input_spec or InputSpec(), title or name, official,
-                                     source, tuple(cards) or (("default", {}),))
+                                     source, tuple(cards) or (("default", {}),), checks, reported)
         return fn
 
     return register(builder) if builder is not None else register
@@ -164,9 +208,11 @@ def import_modules(modules: Sequence[str]) -> None:
 
 
 def config_defaults(name: str) -> Dict[str, Any]:
-    """The config values a model sets as defaults before the file's: its input size and pixel path."""
+    """The config values a model sets as defaults before the file's: its input size, pixel path
+    and how the loss resizes the GT to a smaller output."""
     spec = get_entry(name).input_spec
-    return {"data": {"augment": {"size": spec.size}, "preprocess": dict(spec.preprocess)}}
+    return {"data": {"augment": {"size": spec.size}, "preprocess": dict(spec.preprocess)},
+            "loss": {"align_corners": spec.align_corners}}
 
 
 def architecture(options: Mapping[str, Any]) -> Dict[str, Any]:

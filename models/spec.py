@@ -29,7 +29,9 @@ class InputSpec:
     (BBS-Net). depth_channels: 1, or 3 (the map repeated, for models that feed depth to an
     RGB backbone). near: the depth polarity the model was trained with (``bright``: near = high
     values). preprocess: the release's ``data.preprocess`` values where they differ from that
-    section's defaults (resize, interpolation, depth scaling, depth resize).
+    section's defaults (resize, interpolation, depth scaling, depth resize). align_corners: how
+    the release resizes bilinearly between the input size and an output's (the map to the image
+    size at test time, the GT to a smaller output's size in the loss): JL-DCF ``True``.
     """
 
     size: int = 256
@@ -41,6 +43,7 @@ class InputSpec:
     depth_channels: int = 1
     near: str = "bright"
     preprocess: Dict[str, Any] = field(default_factory=dict)
+    align_corners: bool = False
 
     def __post_init__(self) -> None:
         if self.near not in POLARITIES:

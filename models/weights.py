@@ -173,17 +173,26 @@ def find_by_keys(state: Mapping[str, Any]):
 def model_name_of(content: object, origin: str) -> str:
     """Which registered model a loaded checkpoint holds: the name a file of ours records, or the
     model whose authors' layout its keys have; an error names the models tried."""
+    return model_section_of(content, origin)["name"]
+
+
+def model_section_of(content: object, origin: str) -> Dict[str, Any]:
+    """What a loaded checkpoint says of its model beside its saved config: the name a file of
+    ours records, or an authors' file's model and the options its keys show."""
     saved = saved_model(content)
     if saved is not None:
-        return saved["name"]
+        return {"name": saved["name"]}
     state = strip_wrapper_prefixes(extract_state_dict(content, origin))
-    entry = find_official(state) or find_by_keys(state)
+    official = find_official(state)
+    if official is not None:
+        return {**official.official.options(state), "name": official.name}
+    entry = find_by_keys(state)
     if entry is None:
         raise WeightsError(f"{origin} is neither a checkpoint of ours (no saved config) nor the authors' release of "
                            f"any registered model (tried: {', '.join(official_models())}), nor the bare weights of a "
                            f"registered model at its defaults; first keys: "
                            f"{_key_list(list(state), 4)}")
-    return entry.name
+    return {"name": entry.name}
 
 
 # --- start weights of a backbone (``model.backbone.weights``) ---------------------------------

@@ -58,3 +58,14 @@ def run_test_py(checkpoint: Path, data_root: Path, out: Path, *extra) -> dict:
     argv = ["--checkpoint", checkpoint, "--data-root", data_root, "--out", out, "--backend", "torch", *extra]
     assert script.main(script.get_args_parser().parse_args([str(a) for a in argv])) == 0
     return json.loads((out / "test_info.json").read_text())["datasets"]
+
+
+@pytest.fixture
+def registered():
+    """Models registered by a test, removed again afterwards."""
+    from models.registry import _REGISTRY
+
+    before = set(_REGISTRY)
+    yield
+    for name in set(_REGISTRY) - before:
+        del _REGISTRY[name]

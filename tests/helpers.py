@@ -29,3 +29,17 @@ def new_cdinet(backbone: str = "vgg16", weights: Union[str, Path, None] = None,
     return create_model("cdinet", pretrained=weights is not None,
                         backbone={"name": backbone, "weights": str(weights) if weights is not None else "none"},
                         modules=modules)
+
+
+def assert_maps_match(out: Path, reference: Path, shape: tuple = (480, 640)) -> None:
+    """The maps in ``out`` are the reference maps (the authors' test script's), file for file,
+    each pixel within 1 gray level."""
+    import cv2
+
+    names = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == names and names
+    for name in names:
+        theirs = cv2.imread(str(reference / name), cv2.IMREAD_UNCHANGED).astype(int)
+        ours = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED).astype(int)
+        assert ours.shape == theirs.shape == shape
+        assert np.abs(ours - theirs).max() <= 1, name

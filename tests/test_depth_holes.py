@@ -170,17 +170,22 @@ def test_the_hole_warning_needs_inverted_depth():
 
 def test_test_py_prints_one_hole_warning_and_one_auto_note(kinect_root, capsys):
     dataset = RGBDSODDataset(DatasetSource(kinect_root / "DES", name="DES"), build_test_transform(64), load_gt=False)
-    decisions = test_script.depth_decisions({"DES": dataset}, ["auto"], "CDINet", "keep")
+    decisions = test_script.depth_decisions({"DES": dataset}, ["auto"], "CDINet", "bright", "keep")
     err = capsys.readouterr().err.splitlines()
     holes, pixels, _ = expected_holes(kinect_root)
     assert len(err) == 2 and decisions["DES"].invert is True
     assert err[0].startswith("note: DES: invert_depth auto: depth near = dark (") and err[0].endswith(": inverted")
     assert err[1].startswith(f"warning: DES: depth has holes ({100 * holes / pixels:.2f}% of the pixels stored as 0 "
                              "or invalid, in 4/5 maps)") and "--depth-holes far" in err[1]
-    test_script.depth_decisions({"DES": dataset}, ["auto"], "CDINet", "far")
+    test_script.depth_decisions({"DES": dataset}, ["auto"], "CDINet", "bright", "far")
     assert "depth has holes" not in capsys.readouterr().err  # already filled
-    test_script.depth_decisions({"DES": dataset}, [], "CDINet", "keep")
-    assert "depth has holes" not in capsys.readouterr().err  # used as stored, 0 is the far end
+    test_script.depth_decisions({"DES": dataset}, [], "CDINet", "bright", "keep")
+    assert "depth has holes" not in capsys.readouterr().err  # taken as near = bright, 0 is the far end
+    # A model expecting near = dark takes these maps as stored, and their 0s as the nearest points.
+    decisions = test_script.depth_decisions({"DES": dataset}, ["auto"], "JL-DCF", "dark", "keep")
+    err = capsys.readouterr().err.splitlines()
+    assert decisions["DES"].invert is False and err[0].endswith(": used as stored")
+    assert "near = dark and as stored, they are fed as the nearest points" in err[1]
 
 
 @pytest.mark.slow
@@ -212,7 +217,7 @@ def test_train_py_says_what_auto_decided(kinect_root, capsys):
     import train
 
     source = DatasetSource(kinect_root / "DES", invert_depth="auto")
-    decisions = train.decide_depth([source], True, "CDINet")
+    decisions = train.decide_depth([source], True, "CDINet", "bright")
     err = capsys.readouterr().err.splitlines()
     lines = [line for line in err if "invert_depth auto" in line]
     assert len(lines) == 1 and lines[0].startswith(f"note: data.train.0 ({kinect_root / 'DES'}): invert_depth auto: "

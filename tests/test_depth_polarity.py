@@ -37,7 +37,8 @@ def test_the_des_fixtures_measure_near_dark():
     samples, _ = pair_samples(scan_source(DatasetSource(RGBD / "DES"), require_gt=True))
     polarity = measure_polarity(samples)
     expected = reference_means(RGBD / "DES")
-    assert polarity.samples == 5 and polarity.verdict == "near = dark" and polarity.invert is True
+    assert polarity.samples == 5 and polarity.verdict == "near = dark"
+    assert polarity.invert_for("bright") is True and polarity.invert_for("dark") is False
     assert polarity.brighter == sum(i > o for i, o in expected) == 0
     assert np.allclose(polarity.inside, [i for i, _ in expected], atol=1e-6)
     assert np.allclose(polarity.outside, [o for _, o in expected], atol=1e-6)
@@ -50,7 +51,7 @@ def test_verdict_thresholds_and_sampling():
     assert polarity(7, 10).verdict == "near = bright" and BRIGHT == 0.7
     assert polarity(6, 10).verdict == "unclear" and polarity(4, 10).verdict == "unclear"
     assert polarity(3, 10).verdict == "near = dark" and DARK == 0.3
-    assert Polarity().verdict == "unknown" and Polarity().invert is None
+    assert Polarity().verdict == "unknown" and Polarity().invert_for("bright") is None
     assert spread(5, 50) == [0, 1, 2, 3, 4]
     picked = spread(1000, 50)
     assert len(picked) == 50 and picked[0] == 0 and picked[-1] == 999
@@ -90,7 +91,7 @@ def test_without_gt_the_polarity_is_unverified(small_checkpoint, tmp_path, capsy
         shutil.copytree(RGBD / "DES" / role, data / "X" / role)
     records = run_test_py(small_checkpoint, data, tmp_path / "out", "--invert-depth", "auto")
     assert records["X"]["depth"] == {"invert": False, "setting": "auto",
-                                     "decision": "used as stored (measured verdict)",
+                                     "decision": "used as stored (measured verdict)", "model_near": "bright",
                                      "polarity": "unverified (no GT)"}
     expected = "warning: X: depth polarity unverified (no GT to measure it); depth used as stored"
     assert expected in capsys.readouterr().err

@@ -147,7 +147,8 @@ def test_albumentations_rotation_against_pil_rotate():
 @pytest.mark.parametrize("option", ["opencv", "minmax", "rgb_first"])
 def test_named_departures_compute_what_they_say(option, generated):
     """The former pipeline's pieces, now options, against references written here with
-    OpenCV and numpy (not the project's own code path)."""
+    OpenCV and numpy (not the project's own code path). ``opencv`` is JL-DCF's loader:
+    ``cv2.resize`` of the image as float32, not rounded back to 8 bits."""
     import cv2
 
     pre = {"opencv": PreprocessConfig(resize="opencv"), "minmax": PreprocessConfig(depth_scaling="minmax"),
@@ -158,15 +159,17 @@ def test_named_departures_compute_what_they_say(option, generated):
     depth = np.asarray(Image.open(depth_path).convert("L"))
     if option == "opencv":
         rgb = np.asarray(Image.open(rgb_path).convert("RGB"))
-        expected_rgb = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0
+        expected_rgb = cv2.resize(rgb.astype(np.float32), (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0
         got = item["rgb"].numpy().transpose(1, 2, 0) * RGB_STATS[1] + RGB_STATS[0]
         assert np.abs(got - expected_rgb).max() < 1e-5
-        expected = cv2.resize(depth, (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0
+        rounded = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0  # the uint8 resize
+        assert np.abs(got - rounded).max() > 1e-3
+        expected = cv2.resize(depth.astype(np.float32), (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0
     elif option == "minmax":
         unit = (depth.astype(np.float64) - depth.min()) / (depth.max() - depth.min())
         expected = np.asarray(Image.fromarray(unit.astype(np.float32)).resize((64, 64), Image.BILINEAR))
     else:  # to the RGB's 600x400 first, then to 64x64
-        unit = cv2.resize(depth, (600, 400), interpolation=cv2.INTER_LINEAR)
+        unit = cv2.resize(depth.astype(np.float32), (600, 400), interpolation=cv2.INTER_LINEAR)
         expected = cv2.resize(unit, (64, 64), interpolation=cv2.INTER_LINEAR) / 255.0
     got_depth = item["depth"][0].numpy() * 0.229 + 0.485
     assert np.abs(got_depth - expected).max() < 1e-5

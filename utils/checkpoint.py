@@ -19,7 +19,7 @@ import random
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -138,16 +138,19 @@ def git_sha() -> str:
 
 
 def save_training_checkpoint(run_dir: Path, model, optimizer, scheduler, scaler, state: Dict[str, Any],
-                             config: Dict[str, Any], keep_last: int, sha: str) -> Path:
+                             config: Dict[str, Any], keep_last: int, sha: str,
+                             grads: Sequence[Dict[str, torch.Tensor]] = ()) -> Path:
     """Everything a resume needs, written atomically; keeps the ``keep_last`` newest. Named
     after the epoch in progress when saved mid-epoch (Ctrl-C), else the last epoch done.
-    ``sha``: the project's commit (:func:`git_sha`, read once per run)."""
+    ``sha``: the project's commit (:func:`git_sha`, read once per run); ``grads``: the gradients
+    summed over the batches of a step not yet taken (``train.accumulate``), name -> tensor, one
+    dict per process in rank order (none between steps)."""
     epoch = state["epochs_done"] + (1 if state["batch_in_epoch"] else 0)
     path = Path(run_dir) / checkpoint_name(epoch, state["step"])
     atomic_save({
         "format": TRAIN_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": dict(state),
-        "rng": capture_rng_state(), "config": config, "git_sha": sha,
+        "grads": list(grads), "rng": capture_rng_state(), "config": config, "git_sha": sha,
     }, path)
     prune_checkpoints(run_dir, keep_last)
     return path

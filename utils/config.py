@@ -27,6 +27,7 @@ DEVICES = ("auto", "cpu", "cuda")
 STOP_SIGNALS = ("TERM", "USR1", "USR2", "HUP")  # checkpoint.signals (Ctrl-C is always handled)
 AUTO = "auto"  # invert_depth: as the depth polarity measured on the GT says
 DEFAULT_MODEL = "cdinet"
+REDUCTIONS = ("mean", "sum")  # loss.reductions
 
 
 class ModelCatalog(Protocol):
@@ -98,6 +99,8 @@ class AugmentConfig(Section):
     CDINet), ``horizontal`` (probability 0.5; BBS-Net) or ``none``; ``true`` / ``false`` (older
     configs and checkpoints) read as ``three_way`` / ``none``. crop_border: a centred crop
     removing 1..crop_border pixels of width and, drawn apart, of height (BBS-Net: 30; 0: off).
+    crop_margin: after the resize, a window of ``size - int(crop_margin * size)`` pixels a side at
+    a random position, resized back to ``size`` (JL-DCF: 0.0625; 0: off).
     rotate_prob: probability of a rotation by an angle in rotate_range (inclusive), an integer
     one with integer_angles (the releases' ``randint``). color_enhance: Pillow's brightness,
     contrast, colour and sharpness on RGB, factors drawn from BBS-Net's grids. gt_pepper: the
@@ -110,6 +113,7 @@ class AugmentConfig(Section):
     size: int = option(256, at_least=16)
     flip: str = option("three_way", choices=("three_way", "horizontal", "none"))
     crop_border: int = option(0, at_least=0)
+    crop_margin: float = option(0.0, at_least=0.0, below=0.5)
     rotate_prob: float = option(0.2, at_least=0.0, at_most=1.0)
     rotate_range: Tuple[Union[int, float], Union[int, float]] = option((-15, 14), kind=(list, tuple))
     integer_angles: bool = option(True)
@@ -173,7 +177,9 @@ RELEASE_TRAIN_SETS = [{"root": f"{name}/train", "list_file": None, "invert_depth
 class DataConfig(Section):
     """``data``. val_fraction / val_list: images held out of the training data for validation
     and best.pth (the release keeps none); skip_bad: skip unreadable or unpaired samples instead
-    of stopping; workers: DataLoader workers per process."""
+    of stopping; workers: DataLoader workers per process; mirror: every training sample twice an
+    epoch, as stored and flipped left-right (JL-DCF's training archive holds both; false for data
+    that has its mirrored copies already)."""
 
     key = "data"
     root: str = option("data")
@@ -182,6 +188,7 @@ class DataConfig(Section):
     val_fraction: float = option(0.0, at_least=0.0, below=1.0)
     val_list: Optional[str] = option(None, kind=str)
     workers: int = option(4, at_least=0)
+    mirror: bool = option(False)
     preprocess: PreprocessConfig = option(PreprocessConfig)
     augment: AugmentConfig = option(AugmentConfig)
 
@@ -190,8 +197,8 @@ class DataConfig(Section):
 @dataclass
 class OptimConfig(Section):
     """``optim``: Adam on all parameters, lr * lr_decay ** (epoch // lr_decay_every) with epochs
-    from 1, every gradient clamped to [-grad_clip_value, grad_clip_value]; lr_scaling ``linear``
-    multiplies lr by batch_size * processes / 4 (ours)."""
+    from 1, every gradient clamped to [-grad_clip_value, grad_clip_value] (0: no clipping, as
+    JL-DCF); lr_scaling ``linear`` multiplies lr by batch_size * processes / 4 (ours)."""
 
     key = "optim"
     lr: float = option(1.0e-4, at_least=0.0)
@@ -205,12 +212,15 @@ class OptimConfig(Section):
 
 @dataclass
 class TrainConfig(Section):
-    """``train``. batch_size: per process; max_steps: stop after that many optimizer steps
-    (smoke tests); deterministic: ``torch.use_deterministic_algorithms`` (slower)."""
+    """``train``. batch_size: per process; accumulate: batches whose gradients are summed before
+    each optimizer step, each batch's loss divided by it (JL-DCF's ``iter_size`` 10; 1: a step
+    per batch); max_steps: stop after that many optimizer steps (smoke tests); deterministic:
+    ``torch.use_deterministic_algorithms`` (slower)."""
 
     key = "train"
     epochs: int = option(120, at_least=1)
     batch_size: int = option(4, at_least=1)
+    accumulate: int = option(1, at_least=1)
     seed: int = option(42)
     device: str = option("auto", choices=DEVICES)
     amp: str = option("none", choices=AMP_MODES)
@@ -266,20 +276,32 @@ class LogConfig(Section):
 @dataclass
 class LossConfig(Section):
     """``loss``: the training loss on each output of the model (a model with deep supervision
-    returns several; docs/models.md). kind: ``bce`` (BCE with logits, mean; the release's of
-    CDINet and BBS-Net) or ``bce_iou`` (pixel-weighted BCE + weighted IoU, F3Net's structure
-    loss; ours). weights: one per output (null: 1 each)."""
+    returns several; docs/models.md). kind: ``bce`` (BCE with logits; the releases' of CDINet,
+    BBS-Net and JL-DCF) or ``bce_iou`` (pixel-weighted BCE + weighted IoU, F3Net's structure
+    loss; ours). weights: one per output (null: 1 each). reductions: one per output, ``mean``
+    (over every pixel) or ``sum`` (over every pixel of an image, averaged over the images;
+    JL-DCF's ``reduction='sum'`` at batch 1); null: mean each. align_corners: how the GT is
+    resized bilinearly to an output smaller than it (the model's release sets it: JL-DCF true).
+    An output of k x B maps (JL-DCF's coarse maps of both halves) is compared with the GT
+    repeated k times."""
 
     key = "loss"
     # The names of models/losses.py's LOSSES, written here too: utils/ imports nothing of models/
     # (tests/test_bbsnet.py checks that the two lists agree).
     kind: str = option("bce", choices=("bce", "bce_iou"))
     weights: Optional[List[float]] = option(None, kind=(list, tuple))
+    reductions: Optional[List[str]] = option(None, kind=(list, tuple))
+    align_corners: bool = option(False)
 
     def check(self) -> None:
         if self.weights is not None and not all(isinstance(w, (int, float)) and w >= 0 for w in self.weights):
             raise ConfigError(f"loss.weights must be a list of numbers >= 0 (one per model output), "
                               f"got {self.weights!r}")
+        if self.reductions is not None and not all(r in REDUCTIONS for r in self.reductions):
+            raise ConfigError(f"loss.reductions must be a list of {' or '.join(REDUCTIONS)} (one per model output), "
+                              f"got {self.reductions!r}")
+        if self.kind == "bce_iou" and self.reductions and "sum" in self.reductions:
+            raise ConfigError("loss.reductions: sum applies to kind bce only (bce_iou is a per-image ratio)")
 
 
 @dataclass

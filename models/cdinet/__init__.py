@@ -32,9 +32,27 @@ CARDS = (
 )
 
 
+# What the tests check against the release: (what, bound, measured, test).
+CHECKS = (
+    ("parameters vs the authors' key list (140 tensors)", "equal", "54,369,369",
+     "tests/test_models.py::test_parameter_counts_match_release"),
+    ("logits vs the authors' model code, keyed seed-0 weights, 256x256", "max abs diff < 1e-4", "8.7e-6",
+     "tests/test_models.py::test_reproduces_authors_logits_seed0_256"),
+    ("test.py maps vs the authors' test script's, 5 DES images", "within 1 gray level",
+     "max 1, 0.002% of pixels differ (channels_last)",
+     "tests/test_test_script.py::test_maps_reproduce_the_authors_pipeline"),
+)
+# Their README (S, max F, MAE; no E-measure).
+REPORTED = {"where": "their README", "metrics": ("S", "max F", "MAE"), "digits": 4, "values": {
+    "NJU2K": (.9188, .9215, None), "NLPR": (.9273, .9162, .0240), "STERE": (.9055, .9033, .0410),
+    "LFSD": (.8703, .8746, .0631), "DUT-RGBD": (.9274, .9372, .0302)},
+    "notes": ("NJU2K MAE: their README's figure is a typo",)}
+
+
 @register_model(options=CDINetOptions, input_spec=InputSpec(), title="CDINet",
                 official=OfficialLayout(OFFICIAL_PREFIXES, convert_official),
-                source="GitHub release of Zhang et al. (CDINet.pth; docs/cdinet.md)", cards=CARDS)
+                source="1437539743/CDINet-ACM-MM21, last commit 2021-11-22 (CDINet.pth)", cards=CARDS,
+                checks=CHECKS, reported=REPORTED)
 def cdinet(pretrained: bool = False, backbone: Optional[Dict[str, Any]] = None,
            modules: Optional[Dict[str, Any]] = None) -> CDINet:
     """CDINet on ``backbone["name"]`` with the ablation switches ``modules`` (default: the
