@@ -60,7 +60,8 @@ import torch
 from tqdm import tqdm
 
 from datasets import DatasetSource, RGBDSODDataset
-from datasets.polarity import AUTO, DepthDecision, decide, measure_polarity
+from datasets.polarity import AUTO, DepthDecision, decide_and_say
+from eval.protocol import PROTOCOLS
 from inference import BACKENDS, Predictor
 from models import describe, get_entry, model_from_checkpoint
 from models.export import export_onnx, onnx_difference
@@ -93,7 +94,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--size", type=positive_int,
                         help="network input size (default: the checkpoint's training size, "
-                        "else the model's release size: CDINet 256, BBS-Net 352)")
+                        "else the model's release size, its input spec's: python -m models --list)")
     parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"),
                         help="input resize (default: the checkpoint's "
                         "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
@@ -134,7 +135,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --out "
                         "(the datasets run now are replaced, the others kept)")
     parser.add_argument("--eval", action="store_true", help="evaluate the written maps with eval/ and print the table")
-    parser.add_argument("--protocol", default="pysodmetrics", choices=["pysodmetrics", "matlab"],
+    parser.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS,
                         help="metric protocol for --eval")
     parser.add_argument("--export-onnx", metavar="FILE", help="export the model to ONNX (dynamic batch and size, "
                         "torch.onnx.export(dynamo=True)), check it with onnxruntime at another batch and size, "
@@ -202,16 +203,11 @@ def depth_decisions(datasets: Dict[str, RGBDSODDataset], invert_depth: list, mod
     decisions = {}
     for name, dataset in datasets.items():
         setting = AUTO if invert_depth == [AUTO] else name in invert_depth
-        decisions[name] = decision = decide(setting, measure_polarity(dataset.samples), near)
-        dataset.set_invert_depth(decision.invert)
-        line = decision.console_line(name, lambda invert: (
+        decisions[name] = decision = decide_and_say(name, setting, dataset.samples, near, model, lambda invert: (
             f"pass --invert-depth {name} (or --invert-depth auto)" if invert
-            else f"leave {name} out of --invert-depth (or pass --invert-depth auto)"), model)
-        if line:
-            print(line, file=sys.stderr, flush=True)
-        holes_warning = decision.holes_warning(name, "--depth-holes far") if holes == "keep" else None
-        if holes_warning:
-            print(f"warning: {holes_warning}", file=sys.stderr, flush=True)
+            else f"leave {name} out of --invert-depth (or pass --invert-depth auto)"),
+            "--depth-holes far" if holes == "keep" else None)
+        dataset.set_invert_depth(decision.invert)
     return decisions
 
 

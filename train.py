@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from datasets import DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform, unnormalise
 from datasets.pairing import pair_samples, scan_source
-from datasets.polarity import AUTO, decide, measure_polarity
+from datasets.polarity import AUTO, decide_and_say
 from eval import SODEvaluator
 from models import build_from_config, config_from_dict, describe, get_entry, load_config, load_weights, map_logits
 from models.losses import compute_loss
@@ -148,20 +148,19 @@ def resolve_sources(config: Dict[str, Any]) -> List[DatasetSource]:
             for entry in config["data"]["train"]]
 
 
-def decide_depth(sources: List[DatasetSource], announce: bool, model: str, near: str) -> Dict[str, Any]:
-    """Measure each training source's depth polarity (docs/datasets.md, "Depth polarity"), apply
-    ``invert_depth: auto`` (saying what it decided), and warn where the setting contradicts the measurement. Returns the
-    decisions for log.jsonl, by source index."""
+def decide_depth(sources: List[DatasetSource], announce: bool, model: str, near: str, holes: str) -> Dict[str, Any]:
+    """Each training source's ``invert_depth`` for a model expecting ``near``, as
+    ``datasets.polarity.decide_and_say`` decides and says it (``holes``: data.preprocess.depth_holes).
+    Returns the decisions for log.jsonl, by source index."""
     decisions = {}
     for index, source in enumerate(sources):
         samples, _ = pair_samples(scan_source(source, require_gt=True))
-        decision = decide(source.invert_depth, measure_polarity(samples), near)
+        decision = decide_and_say(
+            f"data.train.{index} ({source.root})", source.invert_depth, samples, near, model,
+            lambda invert: f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})",
+            "data.preprocess.depth_holes: far" if holes == "keep" else None, announce)
         source.invert_depth = decision.invert
         decisions[str(index)] = {"root": str(source.root), **decision.to_dict()}
-        line = decision.console_line(f"data.train.{index} ({source.root})", lambda invert: (
-            f"set data.train.{index}.invert_depth: {str(invert).lower()} (or {AUTO})"), model)
-        if line and announce:
-            print(line, file=sys.stderr, flush=True)
     return decisions
 
 
@@ -187,7 +186,8 @@ def build_datasets(config: Dict[str, Any], announce: bool = True):
     ``data.val_fraction: 0``, the release) and the depth decisions of the sources."""
     entry = get_entry(config["model"]["name"])
     sources = resolve_sources(config)
-    depth = decide_depth(sources, announce, entry.title, entry.input_spec.near)
+    depth = decide_depth(sources, announce, entry.title, entry.input_spec.near,
+                         config["data"]["preprocess"]["depth_holes"])
     augment = AugmentConfig.from_dict(config["data"]["augment"])
     preprocess = PreprocessConfig.from_dict(config["data"]["preprocess"])
     spec = entry.input_spec  # normalisation and depth channels

@@ -21,6 +21,7 @@ far`` fills them with the farthest valid value).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
@@ -259,3 +260,20 @@ def decide(setting: InvertSetting, polarity: Optional[Polarity], near: str = "br
     else:
         raise ValueError(f"invert_depth must be true, false or {AUTO!r}, got {setting!r}")
     return DepthDecision(setting, invert, polarity, near)
+
+
+def decide_and_say(label: str, setting: InvertSetting, samples: Sequence[Sample], near: str, model: str,
+                   fix: Callable[[bool], str], holes_fix: Optional[str] = None, say: bool = True) -> DepthDecision:
+    """The depth-polarity step of train.py and test.py for one dataset (``label`` in the lines):
+    measure ``samples`` (:func:`measure_polarity`), decide ``setting`` for a model expecting
+    ``near`` (:func:`decide`), and, with ``say``, print to stderr its console line and, when
+    ``holes_fix`` names the option that fills holes, the holes warning."""
+    decision = decide(setting, measure_polarity(samples), near)
+    lines = [decision.console_line(label, fix, model)]
+    if holes_fix is not None:
+        holes = decision.holes_warning(label, holes_fix)
+        lines.append(f"warning: {holes}" if holes else None)
+    for line in lines:
+        if line and say:
+            print(line, file=sys.stderr, flush=True)
+    return decision

@@ -68,7 +68,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "benchmark (DES = RGBD135, DUT-RGBD = DUT-D = DUT, STERE = STEREO = STEREO1000, "
                         "NJU2K = NJUD); NAME=FOLDER names the GT folder under --data-root explicitly")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="pysodmetrics",
+    parser.add_argument("--protocol", choices=PROTOCOLS, default=PROTOCOLS[0],
                         help="pysodmetrics (default): PySODMetrics 1.6.2; matlab: Fan's MATLAB toolbox")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: one per CPU core, at most 8)")

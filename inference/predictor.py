@@ -9,7 +9,7 @@
 
 A checkpoint of ours is rebuilt as its saved config says (model name and options) and fed with
 its training size and pixel path; an authors' file gets its model's release pixel path (the
-model's ``InputSpec``: CDINet 256x256, BBS-Net 352x352, Pillow's antialiased bilinear resize,
+model's ``InputSpec``: its size and normalisation, the pixel path its ``preprocess`` names,
 8-bit depth / 255; docs/pixel-path.md). Each map gets the release's post-processing (the map
 output's logits resized to the output size, sigmoid, per-image min-max, x255, rounded).
 test.py feeds :attr:`Predictor.transform` through a DataLoader and calls :meth:`Predictor.logits`

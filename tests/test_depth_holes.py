@@ -217,9 +217,15 @@ def test_train_py_says_what_auto_decided(kinect_root, capsys):
     import train
 
     source = DatasetSource(kinect_root / "DES", invert_depth="auto")
-    decisions = train.decide_depth([source], True, "CDINet", "bright")
+    decisions = train.decide_depth([source], True, "CDINet", "bright", "keep")
     err = capsys.readouterr().err.splitlines()
     lines = [line for line in err if "invert_depth auto" in line]
     assert len(lines) == 1 and lines[0].startswith(f"note: data.train.0 ({kinect_root / 'DES'}): invert_depth auto: "
                                                     "depth near = dark (") and lines[0].endswith(": inverted")
     assert source.invert_depth is True and decisions["0"]["invert"] is True
+    # Inverted, the holes become the nearest points: train.py says so as test.py does, naming its key.
+    holes = [line for line in err if "depth has holes" in line]
+    assert len(holes) == 1 and "data.preprocess.depth_holes: far" in holes[0]
+    source = DatasetSource(kinect_root / "DES", invert_depth="auto")
+    train.decide_depth([source], True, "CDINet", "bright", "far")
+    assert "depth has holes" not in capsys.readouterr().err
