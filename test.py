@@ -95,20 +95,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=positive_int,
                         help="network input size (default: the checkpoint's training size, "
                         "else the model's release size, its input spec's: python -m models --list)")
-    parser.add_argument("--resize", choices=PreprocessConfig.choices("resize"),
-                        help="input resize (default: the checkpoint's "
-                        "data.preprocess, else pil: Pillow's antialiased bilinear, as the release)")
-    parser.add_argument("--interpolation", choices=PreprocessConfig.choices("interpolation"),
-                        help="input resize filter (default: the checkpoint's, else linear)")
-    parser.add_argument("--depth-scaling", choices=PreprocessConfig.choices("depth_scaling"),
-                        help="release: 8-bit depth / 255 "
-                        "(16-bit/float: min-max); minmax: every map (default: the checkpoint's, else release)")
-    parser.add_argument("--depth-resize", choices=PreprocessConfig.choices("depth_resize"),
-                        help="direct: depth straight to "
-                        "--size (release); rgb_first: to the RGB size first (default: the checkpoint's, else direct)")
-    parser.add_argument("--depth-holes", choices=PreprocessConfig.choices("depth_holes"),
-                        help="keep: depth pixels stored as 0 (holes) as they are (release); far: each takes its "
-                        "map's farthest valid depth (default: the checkpoint's, else keep)")
+    PreprocessConfig.add_arguments(parser, "the checkpoint's data.preprocess, else the model's release")
     parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
                         "is fastest, 8 on CUDA)")
     parser.add_argument("--workers", type=non_negative_int,
@@ -284,8 +271,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     records = read_records(out / "test_info.json")
     predictor = Predictor.from_checkpoint(
-        args.checkpoint, size=args.size, resize=args.resize, interpolation=args.interpolation,
-        depth_scaling=args.depth_scaling, depth_resize=args.depth_resize, depth_holes=args.depth_holes,
+        args.checkpoint, size=args.size, **{name: getattr(args, name) for name in PreprocessConfig.names()},
         device=args.device, backend=args.backend,
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, tta=args.tta,
         batch_size=args.batch_size, onnx_cache=args.onnx_cache)

@@ -166,17 +166,14 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Union[str, os.PathLike], *, size: Optional[int] = None,
-                        resize: Optional[str] = None, interpolation: Optional[str] = None,
-                        depth_scaling: Optional[str] = None, depth_resize: Optional[str] = None,
-                        depth_holes: Optional[str] = None, **options: Any) -> "Predictor":
+                        **options: Any) -> "Predictor":
         """The model a checkpoint holds (an authors' release, or ours of any registered model and
-        options), with its training size and pixel path unless given here; ``options`` are the
-        constructor's keywords."""
+        options), with its training size and pixel path unless given here: ``size`` and the
+        fields of ``PreprocessConfig`` (``resize="opencv"``, ...; None: not given); the other
+        ``options`` are the constructor's keywords."""
+        flags = {name: options.pop(name) for name in PreprocessConfig.names() if name in options}
         model, trained = model_from_checkpoint(checkpoint)
-        size, preprocess, origin = input_settings(trained, model.input_spec, size, resize=resize,
-                                                  interpolation=interpolation,
-                                                  depth_scaling=depth_scaling, depth_resize=depth_resize,
-                                                  depth_holes=depth_holes)
+        size, preprocess, origin = input_settings(trained, model.input_spec, size, **flags)
         return cls(model, size=size, preprocess=preprocess, checkpoint=checkpoint, origin=origin, **options)
 
     @property

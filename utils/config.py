@@ -78,11 +78,16 @@ class PreprocessConfig(Section):
     """
 
     key = "data.preprocess"
-    resize: str = option("pil", choices=("pil", "opencv"))
-    interpolation: str = option("linear", choices=INTERPOLATIONS)
-    depth_scaling: str = option("release", choices=("release", "minmax"))
-    depth_resize: str = option("direct", choices=("direct", "rgb_first"))
-    depth_holes: str = option("keep", choices=("keep", "far"))
+    resize: str = option("pil", choices=("pil", "opencv"),
+                         help="input resize: pil (Pillow's antialiased bilinear) or opencv (cv2.resize in float32)")
+    interpolation: str = option("linear", choices=INTERPOLATIONS, help="input resize filter")
+    depth_scaling: str = option("release", choices=("release", "minmax"),
+                                help="release: 8-bit depth / 255 (16-bit and float: min-max); minmax: every map")
+    depth_resize: str = option("direct", choices=("direct", "rgb_first"),
+                               help="direct: depth straight to the network size; rgb_first: to the RGB size first")
+    depth_holes: str = option("keep", choices=("keep", "far"),
+                              help="keep: depth pixels stored as 0 (holes) as they are; far: each takes its map's "
+                              "farthest valid depth")
 
     @property
     def is_release(self) -> bool:

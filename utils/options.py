@@ -27,7 +27,8 @@ class Spec:
         the backbone registry); at_least / at_most: inclusive bounds; below: an exclusive upper
         bound;
     kind: the type(s) a value must have where the default (``None``, ``False``) does not say it;
-    item: the Section type of each element of a list field.
+    item: the Section type of each element of a list field; help: one line for a command-line
+    flag made from the field (:meth:`Section.add_arguments`).
     """
 
     choices: Choices = None
@@ -36,6 +37,7 @@ class Spec:
     below: Optional[float] = None
     kind: Union[type, Tuple[type, ...], None] = None
     item: Optional[type] = None
+    help: str = ""
 
 
 def option(default: Any, **spec: Any) -> Any:
@@ -163,6 +165,23 @@ class Section:
         """The allowed values of field ``name`` (for argparse ``choices``)."""
         spec = next(f.metadata["spec"] for f in dataclasses.fields(cls) if f.name == name)
         return tuple(spec.choices() if callable(spec.choices) else spec.choices)
+
+    @classmethod
+    def add_arguments(cls, parser: Any, default_note: str) -> None:
+        """One ``--field-name`` flag per field that has choices, with its help and allowed values;
+        its default is None (not given), ``default_note`` says what applies then (the field's
+        own default is named at the end: ``..., else pil``)."""
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get("spec")
+            if spec is None or spec.choices is None:
+                continue
+            parser.add_argument(f"--{f.name.replace('_', '-')}", choices=cls.choices(f.name),
+                                help=f"{spec.help} (default: {default_note}, else {yaml_word(_default(f))})")
+
+    @classmethod
+    def names(cls) -> Tuple[str, ...]:
+        """The field names, in order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
     def default(cls, name: str) -> Any:
