@@ -6,24 +6,19 @@ clone runs every test with nothing beside it.
 import utils.cpu_threads  # noqa: F401  (before torch: OpenMP's wait policy, as in train.py)
 
 # isort: split
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
-RGBD = FIXTURES / "rgbd"
-RELEASE_MAPS = FIXTURES / "reference" / "release_maps_seed0" / "DES"
-
-
-def load_test_script():
-    """test.py as a module (its name clashes with pytest's idea of a test file)."""
-    spec = importlib.util.spec_from_file_location("test_script", PROJECT_ROOT / "test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import (  # noqa: F401  (paths and helpers the test modules import from here too)
+    FIXTURES,
+    PROJECT_ROOT,
+    RELEASE_MAPS,
+    RGBD,
+    load_test_script,
+    run_test_py,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,15 +44,6 @@ def small_checkpoint(tmp_path_factory) -> Path:
     torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), path)
     return path
 
-
-def run_test_py(checkpoint: Path, data_root: Path, out: Path, *extra) -> dict:
-    """test.py on PyTorch with ``extra`` flags; its test_info.json records by dataset."""
-    import json
-
-    script = load_test_script()
-    argv = ["--checkpoint", checkpoint, "--data-root", data_root, "--out", out, "--backend", "torch", *extra]
-    assert script.main(script.get_args_parser().parse_args([str(a) for a in argv])) == 0
-    return json.loads((out / "test_info.json").read_text())["datasets"]
 
 
 @pytest.fixture

@@ -43,3 +43,31 @@ def assert_maps_match(out: Path, reference: Path, shape: tuple = (480, 640)) -> 
         ours = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED).astype(int)
         assert ours.shape == theirs.shape == shape
         assert np.abs(ours - theirs).max() <= 1, name
+
+
+# Paths of the repository and of the fixtures every test reads (tests/fixtures/SOURCES.md), and the
+# release's maps of the keyed seed-0 weights (the authors' test script's output).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+RGBD = FIXTURES / "rgbd"
+RELEASE_MAPS = FIXTURES / "reference" / "release_maps_seed0" / "DES"
+
+
+def load_test_script():
+    """test.py as a module (its name clashes with pytest's idea of a test file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("test_script", PROJECT_ROOT / "test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_test_py(checkpoint: Path, data_root: Path, out: Path, *extra) -> dict:
+    """test.py on PyTorch with ``extra`` flags; its test_info.json records by dataset."""
+    import json
+
+    script = load_test_script()
+    argv = ["--checkpoint", checkpoint, "--data-root", data_root, "--out", out, "--backend", "torch", *extra]
+    assert script.main(script.get_args_parser().parse_args([str(a) for a in argv])) == 0
+    return json.loads((out / "test_info.json").read_text())["datasets"]

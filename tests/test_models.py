@@ -1,4 +1,5 @@
-"""CDINet computes the authors' function; weights load strictly from every supported source."""
+"""CDINet computes the authors' function (their logits, tests/fixtures/reference); weights load
+strictly from every supported source."""
 import re
 
 import pytest
@@ -12,8 +13,7 @@ from models import weights as weights_module
 from models.cdinet import BACKBONES, CDINet
 from models.cdinet.vgg import VGG16Features
 from models.summary import count_macs, parameter_counts
-from tests.conftest import FIXTURES
-from tests.helpers import new_cdinet
+from tests.helpers import FIXTURES, new_cdinet
 
 
 @pytest.fixture(scope="module")
@@ -28,30 +28,21 @@ def model():
 
 
 def test_reproduces_authors_logits_seed0_256(keyed, model):
+    """The authors' logits for their input, as the first pair of a batch of two (the second, the
+    same pair mirrored, must not leak into it); bench's functional copy of their forward, which
+    bench.inference times as the release loop, gives the same logits."""
     ref = torch.load(FIXTURES / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
     official = keyed(0)
-    assert load_weights(model, official) == "official"
-    with torch.no_grad():
-        ours = model(ref["rgb"], ref["depth"])
-        functional = reference_forward(official, ref["rgb"], ref["depth"])
-    assert ours.shape == (1, 1, 256, 256)
-    assert (ours - ref["logits"]).abs().max().item() < 1e-4
-    # The functional reference is itself exact, so it can stand in for other seeds and sizes.
-    assert (functional - ref["logits"]).abs().max().item() < 1e-4
-
-
-@pytest.mark.parametrize("seed,batch,height,width", [(1, 2, 64, 96), (7, 1, 48, 32)])
-def test_matches_functional_reference_any_seed_and_size(keyed, model, seed, batch, height, width):
-    official = keyed(seed)
-    load_weights(model, {f"module.{k}": v for k, v in official.items()})  # DataParallel prefix
-    generator = torch.Generator().manual_seed(seed)
-    rgb = torch.randn(batch, 3, height, width, generator=generator)
-    depth = torch.randn(batch, 1, height, width, generator=generator)
+    assert load_weights(model, {f"module.{k}": v for k, v in official.items()}) == "official"  # DataParallel prefix
+    rgb = torch.cat([ref["rgb"], ref["rgb"].flip(-1)])
+    depth = torch.cat([ref["depth"], ref["depth"].flip(-1)])
     with torch.no_grad():
         ours = model(rgb, depth)
-        expected = reference_forward(official, rgb, depth)
-    assert ours.shape == (batch, 1, height, width)
-    assert (ours - expected).abs().max().item() < 1e-4
+        functional = reference_forward(official, ref["rgb"], ref["depth"])
+    assert ours.shape == (2, 1, 256, 256)
+    assert (ours[:1] - ref["logits"]).abs().max().item() < 1e-4
+    assert (ours[1:] - ref["logits"]).abs().max().item() > 1e-2  # the mirrored pair is another input
+    assert (functional - ref["logits"]).abs().max().item() < 1e-4
 
 
 def test_parameter_counts_match_release():
@@ -237,12 +228,24 @@ def test_imagenet_backbone_offline_fails_with_one_message(tmp_path, monkeypatch)
     assert "backbone path" in message and "--set model.backbone.weights=none" in message and "\n" not in message
 
 
-def test_untouched_backbone_with_none():
+def test_untouched_backbone_with_none(monkeypatch):
+    """``weights: none`` reads and downloads nothing: the streams keep PyTorch's default Conv2d
+    initialisation (``reset_parameters``: kaiming_uniform_ with a = sqrt(5), i.e. U(-b, b) with
+    b = 1 / sqrt(fan_in)), which ImageNet weights (first-layer values near +-0.7) are far from."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights: none must read no weights file")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
     torch.manual_seed(0)
-    a = new_cdinet(weights="none")
-    torch.manual_seed(0)
-    b = CDINet()
-    assert torch.equal(a.rgb_backbone.stage1.conv1.weight, b.rgb_backbone.stage1.conv1.weight)
+    model = new_cdinet(weights="none")
+    for backbone in (model.rgb_backbone, model.depth_backbone):
+        for conv in (backbone.stage1.conv1, backbone.stage5.conv3):
+            fan_in = conv.weight[0].numel()
+            bound = 1 / fan_in ** 0.5
+            assert conv.weight.abs().max().item() <= bound and conv.bias.abs().max().item() <= bound
+            # the standard deviation of U(-b, b) is b / sqrt(3)
+            assert conv.weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.1)
 
 
 def test_backbone_file_given_as_a_full_model_says_so(torchvision_vgg16, model):

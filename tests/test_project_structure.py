@@ -91,11 +91,12 @@ def test_debug_shows_the_traceback_everywhere(tmp_path, capsys):
 
 
 def test_derived_seeds_do_not_collide_across_epochs_and_ranks():
-    """The former ``seed * 1000 + epoch * 10 + rank`` gave epoch 1 rank 10 the seed of epoch 2
-    rank 0; seeds derived with SeedSequence are distinct over a long run on many ranks."""
-    assert 42 * 1000 + 1 * 10 + 10 == 42 * 1000 + 2 * 10 + 0
+    """Seeds derived with SeedSequence are distinct over a long run on many ranks (the former
+    ``seed * 1000 + epoch * 10 + rank`` gave epoch 1 rank 10 the seed of epoch 2 rank 0), and
+    the pairs that formula confused are told apart."""
     seeds = {derive_seed(42, epoch, rank) for epoch in range(1, 121) for rank in range(64)}
     assert len(seeds) == 120 * 64
+    assert derive_seed(42, 1, 10) != derive_seed(42, 2, 0)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -135,6 +136,34 @@ def test_layers_import_downwards_only():
         assert not {m for m in imported_dotted(path) if m.split(".")[0] == "models"}, path
     for path in sources_under("models"):
         assert not {m for m in imported_dotted(path) if m.split(".")[0] in ("datasets", "eval")}, path
+
+
+def module_file(dotted: str) -> Path | None:
+    """The project file of a dotted module name (``utils.files`` -> utils/files.py), if any."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):  # ``from utils.files import atomic_file``: utils.files
+        stem = ROOT.joinpath(*parts[:end])
+        for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def test_evaluation_never_imports_torch():
+    """No file of eval/, nor any project module it reaches through its imports (utils/ ...),
+    imports torch or torchvision, at module level or inside a function: evaluating a folder of
+    maps needs neither."""
+    todo, seen = list(sources_under("eval")), set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        names = imported_dotted(path)
+        assert not {n for n in names if n.split(".")[0] in ("torch", "torchvision")}, path
+        todo += [f for f in map(module_file, names) if f is not None]
+    reached = {p.relative_to(ROOT).as_posix() for p in seen}
+    assert "eval/cli.py" in reached and "utils/images.py" in reached
 
 
 def decorated_by_register_model(path: Path) -> bool:
@@ -184,8 +213,7 @@ def test_files_and_folders_are_written_atomically_in_one_module():
     assert renamers == {"utils/files.py"}
 
 
-def test_one_layout_module_and_no_re_export_shims():
-    assert not (ROOT / "datasets" / "layout.py").exists() and not (ROOT / "eval" / "io.py").exists()
+def test_one_layout_module():
     layouts = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("layout.py") if ".venv" not in p.parts]
     assert layouts == ["utils/layout.py"]
 

@@ -8,12 +8,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import py_sod_metrics  # the reference implementation of the metrics (requirements-dev.txt)
 import pytest
 import torch
 
 import train
 from bench.keyed_weights import keyed_official_state_dict
 from datasets.synthetic import generate
+from eval import SODEvaluator
 from models import WeightsError, load_config, load_weights
 from models.cdinet import CDINet
 from utils.checkpoint import atomic_save, list_checkpoints
@@ -51,8 +54,36 @@ def final_weights(run_dir):
     return torch.load(run_dir / "weights_final.pth", weights_only=True)["model"]
 
 
-def test_short_run_writes_outputs(data_root, tmp_path):
+class RecordingEvaluator(SODEvaluator):
+    """train.py's evaluator, keeping each validation's (prediction, GT) pairs, by validation."""
+    runs: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pairs = []
+        RecordingEvaluator.runs.append(self.pairs)
+
+    def update(self, pred, gt, name=None):
+        self.pairs.append((np.array(pred, copy=True), np.array(gt, copy=True)))
+        return super().update(pred, gt, name)
+
+
+def pysodmetrics_sm_mae(pairs) -> tuple[float, float]:
+    """PySODMetrics' S-measure and MAE over (uint8 prediction, GT) pairs (GT as uint8 0 / 255)."""
+    sm, mae = py_sod_metrics.Smeasure(), py_sod_metrics.MAE()
+    for pred, gt in pairs:
+        gt = (gt * 255).round().astype(np.uint8) if gt.dtype.kind == "f" else gt.astype(np.uint8)
+        sm.step(pred.astype(np.uint8), gt)
+        mae.step(pred.astype(np.uint8), gt)
+    return sm.get_results()["sm"], mae.get_results()["mae"]
+
+
+def test_short_run_writes_outputs(data_root, tmp_path, monkeypatch):
+    """Checkpoints, config, TensorBoard and log; the logged validation Sm and MAE are PySODMetrics'
+    on the maps the validation scored (its two images, each epoch), and best.pth is the best epoch's."""
     run_dir = tmp_path / "run"
+    RecordingEvaluator.runs = []
+    monkeypatch.setattr(train, "SODEvaluator", RecordingEvaluator)
     # MobileNetV2 streams: a quarter of VGG16's checkpoint bytes; what is written does not depend on the backbone
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=2", "model.backbone.name=mobilenet_v2")) == 0
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_e001_s0000002.pth", "ckpt_e002_s0000004.pth"]
@@ -60,7 +91,11 @@ def test_short_run_writes_outputs(data_root, tmp_path):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     lines = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines() if "\"epoch\": " in l]
     assert [l["epoch"] for l in lines[:2]] == [1, 2]
-    assert 0.0 <= lines[1]["val"]["Sm"] <= 1.0 and 0.0 <= lines[1]["val"]["MAE"] <= 1.0
+    assert [len(pairs) for pairs in RecordingEvaluator.runs] == [2, 2]
+    for line, pairs in zip(lines[:2], RecordingEvaluator.runs):
+        assert pairs[0][0].dtype == np.uint8 and pairs[0][0].shape == pairs[0][1].shape == (32, 32)
+        sm, mae = pysodmetrics_sm_mae(pairs)
+        assert line["val"]["Sm"] == pytest.approx(sm, abs=1e-6) and line["val"]["MAE"] == pytest.approx(mae, abs=1e-6)
     best = torch.load(run_dir / "best.pth", weights_only=True)
     assert best["epoch"] in (1, 2) and best["val"]["Sm"] == max(l["val"]["Sm"] for l in lines[:2])
     # A second start on the same folder without --resume must not clobber it.
