@@ -1,8 +1,8 @@
 """Inference speed of a registered model per backend and precision: model only and test.py end to end.
 
 - the model: ``--model`` (default ``cdinet``), any registered model with a release-style
-  baseline here (``RELEASES``: CDINet, BBS-Net), at its release size (``--size``, default the
-  model's input spec: CDINet 256, BBS-Net 352);
+  baseline here (``RELEASES``: CDINet, BBS-Net, JL-DCF), at its release size (``--size``, default
+  the model's input spec: CDINet 256, BBS-Net 352, JL-DCF 320);
 - model only: median seconds per forward pass on a random batch, per setting (PyTorch fp32,
   fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 and the Winograd form on
   the CPU);
@@ -10,16 +10,19 @@
   else synthetic 640x480 data), decode + resize + forward + post-processing + PNG writing,
   in images/s, for each setting and batch size;
 - side by side, a release-style pipeline: the release's test loop (CDINet_test.py,
-  BBSNet_test.py: PIL decoding and torchvision transforms per image, batch 1, ``torch.no_grad``,
-  fp32, default memory format, ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the
-  release's network computed as the release does (CDINet: ``bench/release_reference.py``;
-  BBS-Net: ``models/bbsnet.py``'s ``BBSNet``, the release's network module for module), the
-  baseline of the ratios and of the map differences (max and 99th percentile, in gray levels);
+  BBSNet_test.py: PIL decoding and torchvision transforms per image; JL-DCF's ``Solver.test``:
+  OpenCV decoding and float32 resize per image; each batch 1, ``torch.no_grad``, fp32, default
+  memory format, ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's
+  network computed as the release does (CDINet: ``bench/release_reference.py``; BBS-Net and
+  JL-DCF: ``models/bbsnet.py``'s ``BBSNet``, ``models/jldcf.py``'s ``JLDCF``, each the release's
+  network module for module), the baseline of the ratios and of the map differences (max and
+  99th percentile, in gray levels);
 - every rate also as GFLOP/s (2 x the network's multiply-accumulates per image, the release's own
   count for its loop) and as a share of the machine's fp32 GEMM peak, measured in the same run
   (``bench.common.gemm_peak``): how close to the hardware's limit each pipeline is;
 - weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
-  (deterministic, untrained; BBS-Net's with the ``module.`` prefix of their file), or
+  (deterministic, untrained; BBS-Net's with the ``module.`` prefix of their file; JL-DCF's a bare
+  ``state_dict``, as their solver saves it), or
   ``--checkpoint`` (weights of ``--model``). The JSON records the CPU model and flags
   (``bench.common.machine``) and each row's model;
 - the figures of a model's ``cpu_backend_costs`` (what ``test.py --backend auto`` weighs): the
@@ -28,6 +31,7 @@
 
     python -m bench.inference                        # CDINet, CPU, 256x256
     python -m bench.inference --model bbsnet         # BBS-Net, CPU, 352x352
+    python -m bench.inference --model jldcf --batch-sizes 1 --images 5   # JL-DCF, CPU, 320x320 (about 3 s a pass)
     python -m bench.inference --model bbsnet --images 2 --batch-sizes 1 --repeats 1   # a quick look
     python -m bench.inference --device cuda --batch-sizes 1 8 32 --images 200
 """
@@ -67,15 +71,19 @@ CPU_DEFAULT = " (test.py's CPU default)"
 class Release:
     """What the release-style baseline of a model needs of its release: their test script (the
     loop's model), their checkpoint's name, its content filled with the keyed weights of a seed,
-    their depth transform's ``Normalize`` (``None``: ``ToTensor`` only) and their network as they
-    compute it: ``network(state, device)`` (authors' keys, no wrapper prefix) -> ``(rgb, depth)
-    -> map logits``."""
+    their depth transform's ``Normalize`` (``None``: ``ToTensor`` only; for ``pil_loop``), their
+    network as they compute it: ``network(state, device)`` (authors' keys, no wrapper prefix) ->
+    ``(rgb, depth) -> map logits``, and their test loop: ``loop(release, network, pairs, size,
+    out, device)`` writes ``out/<stem>.png`` for each ``(rgb path, depth path)``, described by
+    ``pixels`` in the row."""
 
     script: str
     file_name: str
     keyed_file: Callable[[int], dict]
     depth_normalize: Optional[Tuple[Tuple[float, ...], Tuple[float, ...]]]
     network: Callable[[dict, object], Callable]
+    loop: Optional[Callable[..., None]] = None  # None: pil_loop
+    pixels: str = "PIL + torchvision per image"
 
 
 def _cdinet_keyed_file(seed: int) -> dict:
@@ -89,6 +97,13 @@ def _bbsnet_keyed_file(seed: int) -> dict:
     from bench.keyed_weights import bbsnet_official_state_dict
 
     return {f"module.{key}": value for key, value in bbsnet_official_state_dict(seed).items()}
+
+
+def _jldcf_keyed_file(seed: int) -> dict:
+    """As their solver saves a model: the bare ``state_dict`` (no prefix)."""
+    from bench.keyed_weights import jldcf_official_state_dict
+
+    return jldcf_official_state_dict(seed)
 
 
 def _cdinet_network(state: dict, device) -> Callable:
@@ -112,9 +127,81 @@ def _bbsnet_network(state: dict, device) -> Callable:
     return lambda rgb, depth: model(rgb, depth)[1]
 
 
+def _jldcf_network(state: dict, device) -> Callable:
+    """``models/jldcf.py``'s ``JLDCF`` (ResNet-101), the release's network module for module
+    (tests/test_jldcf.py), loaded strictly, default memory format; it concatenates the pair into
+    one batch as their ``torch.cat((images, depth), 0)`` does, and the map is the first output
+    (their ``preds, pred_coarse = self.net(input)``)."""
+    from models.jldcf import JLDCF
+
+    model = JLDCF()
+    model.load_state_dict(state, strict=True)
+    model = model.to(device).eval()
+    return lambda rgb, depth: model(rgb, depth)[0]
+
+
+def pil_loop(release: "Release", network: Callable, pairs: list, size: int, out: Path, device) -> None:
+    """CDINet_test.py / BBSNet_test.py: PIL decoding, torchvision ``Resize`` + ``ToTensor`` (+
+    ``Normalize``), ``align_corners=False``, the map rounded and written with ``cv2.imwrite``."""
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+    from torchvision import transforms
+
+    rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
+                                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    depth_steps = [transforms.Resize((size, size)), transforms.ToTensor()]
+    if release.depth_normalize is not None:
+        depth_steps.append(transforms.Normalize(*(list(values) for values in release.depth_normalize)))
+    depth_transform = transforms.Compose(depth_steps)
+    with torch.no_grad():
+        for rgb_path, depth_path in pairs:
+            rgb = Image.open(rgb_path).convert("RGB")
+            depth = Image.open(depth_path).convert("L")
+            inputs = rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device)
+            logits = network(*inputs)
+            res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
+            res = res[0, 0].cpu().numpy()
+            res = (res - res.min()) / (res.max() - res.min() + 1e-8)
+            cv2.imwrite(str(out / f"{rgb_path.stem}.png"), (res * 255).round().astype(np.uint8))
+
+
+def _opencv_image(path: Path, size: int):
+    """Their ``load_image_test`` + ``Normalization`` (dataset.py): ``cv2.imread`` (BGR; depth too,
+    as 3 channels), float32, ``cv2.resize`` (bilinear) to size x size, BGR -> RGB, / 255, ImageNet
+    mean/std; CHW. Also the image's (H, W)."""
+    import torch
+
+    image = np.array(cv2.imread(str(path)), dtype=np.float32)
+    image_size = tuple(image.shape[:2])
+    image = cv2.resize(image, (size, size))[:, :, ::-1] / 255.0
+    image -= np.array((0.485, 0.456, 0.406))
+    image /= np.array((0.229, 0.224, 0.225))
+    return torch.Tensor(image.transpose((2, 0, 1))), image_size
+
+
+def opencv_loop(release: "Release", network: Callable, pairs: list, size: int, out: Path, device) -> None:
+    """JL-DCF's ``Solver.test`` (solver.py): their OpenCV pixels for both inputs, batch 1, the
+    map upsampled with ``align_corners=True``, sigmoid, min-max, ``cv2.imwrite(255 * pred)``."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        for rgb_path, depth_path in pairs:
+            image, image_size = _opencv_image(rgb_path, size)
+            depth, _ = _opencv_image(depth_path, size)
+            preds = network(image[None].to(device), depth[None].to(device))
+            preds = F.interpolate(preds, image_size, mode="bilinear", align_corners=True)
+            pred = torch.sigmoid(preds).squeeze().cpu().numpy()
+            pred = (pred - pred.min()) / (pred.max() - pred.min() + 1e-8)
+            cv2.imwrite(str(out / f"{rgb_path.stem}.png"), 255 * pred)
+
+
 RELEASES: Dict[str, Release] = {
     "cdinet": Release("CDINet_test.py", "CDINet.pth", _cdinet_keyed_file, ((0.485,), (0.229,)), _cdinet_network),
     "bbsnet": Release("BBSNet_test.py", "BBSNet.pth", _bbsnet_keyed_file, None, _bbsnet_network),
+    "jldcf": Release("solver.py (Solver.test)", "JLDCF.pth", _jldcf_keyed_file, None, _jldcf_network,
+                     opencv_loop, "OpenCV per image"),
 }
 
 
@@ -237,38 +324,22 @@ def release_state(model_name: str, checkpoint: Path) -> dict:
 
 def release_style(model_name: str, root: Path, name: str, checkpoint: Path, size: int, out: Path,
                   device_name: str) -> float:
-    """Images/s of the release's per-image test loop (their ``CDINet_test.py`` / ``BBSNet_test.py``
-    structure) around the release's network as the release computes it (``Release.network``)
-    with the checkpoint's weights in the authors' key layout. The maps are resized to the RGB
-    image's size, which their loops read from the GT (the same size on these data)."""
+    """Images/s of the release's per-image test loop (``Release.loop``: their ``CDINet_test.py`` /
+    ``BBSNet_test.py`` / ``Solver.test`` structure) around the release's network as the release
+    computes it (``Release.network``) with the checkpoint's weights in the authors' key layout.
+    The maps are resized to the RGB image's size, which their loops read from the GT (CDINet,
+    BBS-Net) or the RGB (JL-DCF): the same size on these data."""
     import torch
-    import torch.nn.functional as F
-    from PIL import Image
-    from torchvision import transforms
 
     release = release_of(model_name)
     device = torch.device(device_name)
     network = release.network(release_state(model_name, checkpoint), device)
-    rgb_transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
-                                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    depth_steps = [transforms.Resize((size, size)), transforms.ToTensor()]
-    if release.depth_normalize is not None:
-        depth_steps.append(transforms.Normalize(*(list(values) for values in release.depth_normalize)))
-    depth_transform = transforms.Compose(depth_steps)
     out.mkdir(parents=True)
-    images = sorted((root / name / "RGB").iterdir())
+    pairs = [(path, next((root / name / "depth").glob(f"{path.stem}.*")))
+             for path in sorted((root / name / "RGB").iterdir())]
     start = time.perf_counter()
-    with torch.no_grad():
-        for path in images:
-            rgb = Image.open(path).convert("RGB")
-            depth = Image.open(next((root / name / "depth").glob(f"{path.stem}.*"))).convert("L")
-            inputs = rgb_transform(rgb)[None].to(device), depth_transform(depth)[None].to(device)
-            logits = network(*inputs)
-            res = torch.sigmoid(F.interpolate(logits, size=rgb.size[::-1], mode="bilinear", align_corners=False))
-            res = res[0, 0].cpu().numpy()
-            res = (res - res.min()) / (res.max() - res.min() + 1e-8)
-            cv2.imwrite(str(out / f"{path.stem}.png"), (res * 255).round().astype(np.uint8))
-    return len(images) / (time.perf_counter() - start)
+    (release.loop or pil_loop)(release, network, pairs, size, out, device)
+    return len(pairs) / (time.perf_counter() - start)
 
 
 def read_maps(folder: Path) -> dict:
@@ -284,7 +355,8 @@ def map_difference(maps: dict, reference: dict) -> str:
 def release_macs(model_name: str, checkpoint: Path, size: int) -> float:
     """Multiply-accumulates of one forward pass of the release's network computed the release's
     way (``Release.network``; CDINet's ``bench/release_reference.py`` runs the semantic blocks on
-    concatenations; BBS-Net's is ``BBSNet`` itself, so its count is ``models.summary.count_macs``')."""
+    concatenations; BBS-Net's and JL-DCF's are ``BBSNet`` and ``JLDCF`` themselves, so their counts
+    are ``models.summary.count_macs``': JL-DCF 261.28 GMACs per RGB-D pair at 320)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -319,7 +391,7 @@ def end_to_end(args, tmp: Path, root: Path, name: str, checkpoint: Path, macs: f
     baseline = release_style(args.model, root, name, checkpoint, args.size, tmp / "maps_release_style", args.device)
     reference = read_maps(tmp / "maps_release_style")
     rows = [with_gflops({"benchmark": f"release-style pipeline ({args.device})",
-                         "setting": f"{args.size}x{args.size}, batch 1, fp32, PIL + torchvision per image",
+                         "setting": f"{args.size}x{args.size}, batch 1, fp32, {release_of(args.model).pixels}",
                          "value": baseline, "unit": "images/s", "ratio": 1.0},
                         release_macs(args.model, checkpoint, args.size), peak)]
     for setting, flags in settings.items():
@@ -408,7 +480,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(RELEASES),
                         help=f"a registered model with a release-style baseline (default {DEFAULT_MODEL})")
     parser.add_argument("--size", type=int, help="input height = width (default: the model's release size, "
-                        "CDINet 256, BBS-Net 352; a multiple of its input spec's multiple)")
+                        "CDINet 256, BBS-Net 352, JL-DCF 320; a multiple of its input spec's multiple)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--images", type=int, default=16, help="images for the end-to-end runs")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (model only)")

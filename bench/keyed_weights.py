@@ -11,7 +11,7 @@ and ``tests/fixtures/reference/release_maps_seed0/``.
 Models with BatchNorm (BBS-Net's ResNet-50 streams) use :func:`keyed_state_dict_bn`: the same
 draws, moved for each BatchNorm layer to statistics and affine terms near the identity, so a deep
 stack stays finite and its maps depend on the input. With seed 0 these are the weights behind
-``tests/fixtures/reference/bbsnet/``.
+``tests/fixtures/reference/bbsnet/`` (and, with gain 0.8, ``tests/fixtures/reference/jldcf/``).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import torch
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 OFFICIAL_KEYS = FIXTURES / "reference" / "cdinet_official_keys.tsv"
 BBSNET_KEYS = FIXTURES / "reference" / "bbsnet" / "bbsnet_official_keys.tsv"
+JLDCF_KEYS = FIXTURES / "reference" / "jldcf" / "jldcf_official_keys.tsv"
 
 
 def official_shapes(path: Path = OFFICIAL_KEYS) -> dict[str, tuple[int, ...]]:
@@ -80,3 +81,9 @@ def keyed_state_dict_bn(shapes: dict[str, tuple[int, ...]], seed: int, gain: flo
 def bbsnet_official_state_dict(seed: int) -> dict[str, torch.Tensor]:
     """BBS-Net's release layout (``bbsnet_official_keys.tsv``) filled by :func:`keyed_state_dict_bn`."""
     return keyed_state_dict_bn(official_shapes(BBSNET_KEYS), seed)
+
+
+def jldcf_official_state_dict(seed: int) -> dict[str, torch.Tensor]:
+    """JL-DCF's release layout (``jldcf_official_keys.tsv``, ResNet-101) filled by
+    :func:`keyed_state_dict_bn` with gain 0.8 (the weights behind ``tests/fixtures/reference/jldcf/``)."""
+    return keyed_state_dict_bn(official_shapes(JLDCF_KEYS), seed, gain=0.8)

@@ -3,7 +3,9 @@
 - ``export_onnx``: ``torch.onnx.export(..., dynamo=True)`` (the ``torch.export`` based exporter
   that PyTorch recommends; the TorchScript one is deprecated) with a dynamic batch, height and
   width (multiples of the model's ``input_spec.multiple``), written atomically; only the
-  saliency map output is exported (``MapOutput``).
+  saliency map output is exported (``MapOutput``). An export whose batch came out fixed is an
+  error, not a file that fails at the first other batch size (``ExactChunks`` keeps JL-DCF's
+  ``chunk`` of its RGB-D batch dynamic).
 - ``onnx_difference``: max |logits| difference between the file under onnxruntime and PyTorch.
 - ``OnnxRuntimeModel``: ``(rgb, depth) -> logits`` of the map output, on onnxruntime's CPU
   provider (a test.py backend; docs/performance.md, "Inference").
@@ -24,6 +26,7 @@ from typing import Iterable, Tuple
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from utils.checkpoint import file_sha256
 from utils.errors import WeightsError
@@ -42,7 +45,30 @@ class MapOutput(nn.Module):
         self.model = model
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        # One batch size for both inputs (the exporter may otherwise trace them as two symbols,
+        # and a model that concatenates them, as JL-DCF does, would see B1 + B2, not 2 B).
+        torch._check(rgb.shape[0] == depth.shape[0])
         return map_logits(self.model, self.model(rgb, depth))
+
+
+class ExactChunks(TorchFunctionMode):
+    """While exporting: ``chunk(x, n, dim)`` of a dynamic size that is a multiple of ``n`` for
+    every value the exporter allows (e.g. JL-DCF's ``torch.cat((rgb, depth)).chunk(2)``, size
+    2 B) becomes ``n`` equal ``narrow`` slices: the same tensors, without ``chunk``'s guard on
+    how many pieces come out, which would fix the batch. Any other ``chunk`` is left as it is."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.chunk, torch.Tensor.chunk):
+            from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+            names = ("input", "chunks", "dim")
+            bound = {**dict(zip(names, args)), **{("input" if k == "self" else k): v for k, v in kwargs.items()}}
+            x, chunks, dim = bound["input"], bound["chunks"], bound.get("dim", 0)
+            size = x.shape[dim]
+            if isinstance(size, torch.SymInt) and statically_known_true(size % chunks == 0):
+                return tuple(x.narrow(dim, i * (size // chunks), size // chunks) for i in range(chunks))
+        return func(*args, **kwargs)
 
 
 def example_inputs(model: nn.Module, batch: int, height: int, width: int, generator=None):
@@ -62,12 +88,16 @@ def export_onnx(model: nn.Module, path: Path, size: int, metadata: dict | None =
     axes = {0: batch, 2: multiple * height, 3: multiple * width}
     # Batch 2: torch.export would specialise an example batch of 1 to a constant.
     example = example_inputs(model, 2, size, size)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), ExactChunks():
         # rgb and depth share their Dims on purpose; the exporter warns that it names each axis once.
         warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
         program = torch.onnx.export(MapOutput(model).eval(), example, None, input_names=["rgb", "depth"],
                                     output_names=["logits"], dynamic_shapes={"rgb": axes, "depth": axes},
                                     dynamo=True, verbose=False)
+    fixed = [value.name for value in program.model.graph.inputs if isinstance(value.shape[0], int)]
+    if fixed:  # torch.onnx fell back to an export that specialised the example's batch
+        raise RuntimeError(f"the export fixed the batch size of {', '.join(fixed)} to {example[0].shape[0]}: "
+                           f"the model's graph does not trace with a dynamic batch")
     program.model.metadata_props.update({"format": EXPORT_FORMAT, **(metadata or {})})
     with atomic_file(path) as tmp:
         program.save(str(tmp), external_data=False)
@@ -88,6 +118,11 @@ class OnnxRuntimeModel:
     @property
     def metadata(self) -> dict:
         return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """Whether every input takes any batch size (an export of ``export_onnx`` does)."""
+        return all(not isinstance(value.shape[0], int) for value in self.session.get_inputs())
 
     def __call__(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         inputs = {"rgb": rgb.float().contiguous().numpy(), "depth": depth.float().contiguous().numpy()}
@@ -135,7 +170,9 @@ def load_cached(path: Path, digest: str) -> OnnxRuntimeModel | None:
     except Exception:  # a damaged or foreign file: export again
         return None
     expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
-    return runtime if all(runtime.metadata.get(key) == value for key, value in expected.items()) else None
+    matches = all(runtime.metadata.get(key) == value for key, value in expected.items())
+    # A fixed batch: a JL-DCF file exported before ExactChunks (it fails at any other batch size).
+    return runtime if matches and runtime.dynamic_batch else None
 
 
 def cached_onnx(checkpoint: Path, model: nn.Module, size: int, digest: str | None = None,
