@@ -22,8 +22,8 @@ with other data.preprocess settings or another size is tested with those, and --
 8-bit grayscale at the GT's size (the RGB's where a stem has no GT), from bilinearly resized
 logits, sigmoid, per-image min-max, x255 (docs/pixel-path.md).
 
-Depth polarity: each model expects one convention (its input spec's near: CDINet and BBS-Net near =
-bright, JL-DCF near = dark). Where a dataset has GT, its depth polarity is measured (as python -m
+Depth polarity: each model expects one convention (its input spec's near; python -m models --list
+shows it). Where a dataset has GT, its depth polarity is measured (as python -m
 datasets.check does, on up to 50 samples) and a warning names the flag when the setting in use
 contradicts the model's; --invert-depth auto applies the measured verdict and says so. Depth holes
 (pixels stored as 0) are counted on the same maps: where the maps are taken as near = dark and
@@ -114,8 +114,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
     parser.add_argument("--tta", action="store_true", help="average the logits of the image and its horizontal flip")
     parser.add_argument("--invert-depth", nargs="+", default=[], metavar="NAME|auto",
-                        help="datasets whose depth polarity is the opposite of the model's (CDINet, BBS-Net: "
-                        "near = bright; JL-DCF: near = dark), or auto: each dataset as its measured polarity "
+                        help="datasets whose depth polarity is the opposite of the model's (its input spec's "
+                        "near: python -m models --list), or auto: each dataset as its measured polarity "
                         "says (datasets with GT)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired samples (listed in "
                         "test_info.json) instead of stopping")

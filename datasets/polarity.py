@@ -1,8 +1,7 @@
 """Depth polarity measured from the GT, and the ``invert_depth`` decision that follows from it.
 
-Each model expects one convention, its ``InputSpec.near``: CDINet near = bright (its authors
-re-processed every depth map that way; docs/datasets.md, "Depth polarity"), JL-DCF near = dark;
-benchmark copies store either. Salient objects stand in
+Each model expects one convention, its ``InputSpec.near`` (CDINet's authors re-processed every
+depth map to near = bright; docs/datasets.md, "Depth polarity"); benchmark copies store either. Salient objects stand in
 front of their background, so in a sample whose GT has object and background pixels the
 object's mean depth (min-max normalised, at the GT's size) is higher than the background's when
 the map stores near = bright. A dataset is called near = bright when that holds in at least
@@ -269,11 +268,8 @@ def decide_and_say(label: str, setting: InvertSetting, samples: Sequence[Sample]
     ``near`` (:func:`decide`), and, with ``say``, print to stderr its console line and, when
     ``holes_fix`` names the option that fills holes, the holes warning."""
     decision = decide(setting, measure_polarity(samples), near)
-    lines = [decision.console_line(label, fix, model)]
-    if holes_fix is not None:
-        holes = decision.holes_warning(label, holes_fix)
-        lines.append(f"warning: {holes}" if holes else None)
-    for line in lines:
+    holes = decision.holes_warning(label, holes_fix) if holes_fix is not None else None
+    for line in (decision.console_line(label, fix, model), holes and f"warning: {holes}"):
         if line and say:
             print(line, file=sys.stderr, flush=True)
     return decision

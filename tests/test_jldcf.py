@@ -10,6 +10,7 @@ training loader (``solver.py``, ``dataset.py``) are written again here from Open
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -139,7 +140,7 @@ def test_another_pixel_path_is_far_from_their_maps(authors_file):
     pixel path (Pillow's antialiased resize) and post-processed with ``align_corners=False``
     give maps several gray levels away."""
     predictor = Predictor.from_checkpoint(authors_file, device="cpu", backend="torch", resize="pil")
-    predictor.spec = type(predictor.spec)(**{**predictor.spec.__dict__, "align_corners": False})
+    predictor.spec = dataclasses.replace(predictor.spec, align_corners=False)
     stem = "RGBD_data_4"
     ours = predictor.predict(DES / "RGB" / f"{stem}.jpg", DES / "depth" / f"{stem}.bmp").astype(int)
     theirs = cv2.imread(str(RELEASE_MAPS / f"{stem}.png"), cv2.IMREAD_UNCHANGED).astype(int)
