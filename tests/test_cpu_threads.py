@@ -8,6 +8,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -44,6 +45,7 @@ def test_train_and_test_scripts_set_passive_wait_before_torch_loads():
     assert policy_when_torch_loads("test.py") == '{"torch": "PASSIVE"}'
 
 
+@pytest.mark.slow  # starts a fresh interpreter with torch
 def test_a_users_own_wait_policy_is_kept():
     assert policy_when_torch_loads("train.py", OMP_WAIT_POLICY="ACTIVE") == '{"torch": "ACTIVE"}'
     assert policy_when_torch_loads("test.py", GOMP_SPINCOUNT="1000") == '{"torch": null}'

@@ -35,7 +35,7 @@ def mixed_inputs() -> tuple[list, list]:
 
 
 @pytest.mark.parametrize("backend, batch_size", [pytest.param("onnxruntime", 1, marks=pytest.mark.slow),
-                                                 ("torch", 4), ("auto", 1)])
+                                                 pytest.param("torch", 4, marks=pytest.mark.slow), ("auto", 1)])
 def test_predict_reproduces_the_authors_maps(official_checkpoint, backend, batch_size):
     """The five-line use of README, with the images given as paths, PIL images and arrays: the
     maps the authors' pipeline wrote, within 1 gray level."""

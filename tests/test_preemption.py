@@ -183,6 +183,7 @@ def test_a_file_unreadable_mid_epoch_keeps_the_done_steps(tmp_path, monkeypatch)
     assert f"python -m datasets.check {data / 'train'}" in message and "\n" not in message
 
 
+@pytest.mark.slow  # a short training run
 def test_time_based_checkpoint_follows_the_clock_not_the_speed(data_root, tmp_path, monkeypatch):
     """The clock jumps 31 minutes during step 1: one checkpoint before step 2, none after (the
     timer restarts), then the last epoch's; epochs every 1000 add none."""

@@ -65,6 +65,7 @@ def test_maps_reproduce_the_authors_pipeline(official_checkpoint, rgbd_root, tmp
     assert info["channels_last"] == (backend == "auto" or channels_last and backend == "torch")
 
 
+@pytest.mark.slow  # the agreement test above runs fast; this one shows it is not a matter of tolerance
 def test_former_pixel_path_is_far_from_the_release(official_checkpoint, rgbd_root, tmp_path):
     """OpenCV resize + min-max depth (this project's former default, now named options) really
     changes the maps: the release-exact default above is not a tolerance artefact."""

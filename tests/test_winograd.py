@@ -96,7 +96,7 @@ def release_map_difference(folder: Path) -> int:
     return worst
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 4])
 def test_winograd_backend_reproduces_the_authors_maps(official_checkpoint, tmp_path, batch_size):
     """``test.py --backend winograd`` (release pixel path, PNG writing; F(4x4, 3x3) on the layers
     of >= 128 channels): every pixel within 1 gray level of the authors' maps."""
