@@ -13,14 +13,14 @@
   BBSNet_test.py: PIL decoding and torchvision transforms per image; JL-DCF's ``Solver.test``:
   OpenCV decoding and float32 resize per image; each batch 1, ``torch.no_grad``, fp32, default
   memory format, ``F.interpolate`` + sigmoid + min-max, ``cv2.imwrite``) around the release's
-  network computed as the release does (CDINet: ``bench/release_reference.py``; BBS-Net and
+  network computed as the release does (CDINet: ``tests/release_reference.py``; BBS-Net and
   JL-DCF: ``models/bbsnet.py``'s ``BBSNet``, ``models/jldcf.py``'s ``JLDCF``, each the release's
   network module for module), the baseline of the ratios and of the map differences (max and
   99th percentile, in gray levels);
 - every rate also as GFLOP/s (2 x the network's multiply-accumulates per image, the release's own
   count for its loop) and as a share of the machine's fp32 GEMM peak, measured in the same run
   (``bench.common.gemm_peak``): how close to the hardware's limit each pipeline is;
-- weights: the keyed seed-0 weights (``bench/keyed_weights.py``) in the authors' layout
+- weights: the keyed seed-0 weights (``tests/keyed_weights.py``) in the authors' layout
   (deterministic, untrained; BBS-Net's with the ``module.`` prefix of their file; JL-DCF's a bare
   ``state_dict``, as their solver saves it), or
   ``--checkpoint`` (weights of ``--model``). The JSON records the CPU model and flags
@@ -87,29 +87,29 @@ class Release:
 
 
 def _cdinet_keyed_file(seed: int) -> dict:
-    from bench.keyed_weights import keyed_official_state_dict
+    from tests.keyed_weights import keyed_official_state_dict
 
     return keyed_official_state_dict(seed)
 
 
 def _bbsnet_keyed_file(seed: int) -> dict:
     """As their DataParallel run saved BBSNet.pth: every key with a ``module.`` prefix."""
-    from bench.keyed_weights import bbsnet_official_state_dict
+    from tests.keyed_weights import bbsnet_official_state_dict
 
     return {f"module.{key}": value for key, value in bbsnet_official_state_dict(seed).items()}
 
 
 def _jldcf_keyed_file(seed: int) -> dict:
     """As their solver saves a model: the bare ``state_dict`` (no prefix)."""
-    from bench.keyed_weights import jldcf_official_state_dict
+    from tests.keyed_weights import jldcf_official_state_dict
 
     return jldcf_official_state_dict(seed)
 
 
 def _cdinet_network(state: dict, device) -> Callable:
-    """``bench/release_reference.py``: the authors' operations in their order (e.g. the semantic
+    """``tests/release_reference.py``: the authors' operations in their order (e.g. the semantic
     blocks' concatenation), on the weights as they are."""
-    from bench.release_reference import reference_forward
+    from tests.release_reference import reference_forward
 
     state = {key: value.to(device) for key, value in state.items()}
     return lambda rgb, depth: reference_forward(state, rgb, depth)
@@ -354,7 +354,7 @@ def map_difference(maps: dict, reference: dict) -> str:
 
 def release_macs(model_name: str, checkpoint: Path, size: int) -> float:
     """Multiply-accumulates of one forward pass of the release's network computed the release's
-    way (``Release.network``; CDINet's ``bench/release_reference.py`` runs the semantic blocks on
+    way (``Release.network``; CDINet's ``tests/release_reference.py`` runs the semantic blocks on
     concatenations; BBS-Net's and JL-DCF's are ``BBSNet`` and ``JLDCF`` themselves, so their counts
     are ``models.summary.count_macs``': JL-DCF 261.28 GMACs per RGB-D pair at 320)."""
     import torch

@@ -206,11 +206,11 @@ def conv_macs(model: nn.Module, *inputs: torch.Tensor) -> Dict[str, int]:
 
 def run(args) -> List[dict]:
     from bench.common import gemm_peak, machine
-    from bench.keyed_weights import keyed_official_state_dict
     from models import load_weights
     from models.cdinet import CDINet
     from models.export import export_onnx
     from models.summary import count_macs
+    from tests.keyed_weights import keyed_official_state_dict
 
     torch.set_num_threads(args.threads)
     info = machine()

@@ -26,7 +26,7 @@ def official_checkpoint(tmp_path_factory) -> Path:
     """Keyed seed-0 weights in the authors' layout, saved as DataParallel would (``module.``):
     the weights behind the authors' logits and maps in tests/fixtures/reference. One file per
     session, so its ONNX export (cached beside it) is made once."""
-    from bench.keyed_weights import keyed_official_state_dict
+    from tests.keyed_weights import keyed_official_state_dict
 
     path = tmp_path_factory.mktemp("official") / "CDINet.pth"
     torch.save({f"module.{k}": v for k, v in keyed_official_state_dict(0).items()}, path)

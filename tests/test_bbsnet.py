@@ -2,7 +2,7 @@
 
 References (tests/fixtures/reference/bbsnet/, provenance in tests/fixtures/SOURCES.md): the key
 list of their ``BBSNet().state_dict()``, their model's two outputs on a fixed input with keyed
-seed-0 weights (``bench/keyed_weights.py``, ``keyed_state_dict_bn``), and the maps their
+seed-0 weights (``tests/keyed_weights.py``, ``keyed_state_dict_bn``), and the maps their
 ``BBSNet_test.py`` wrote for the five DES fixtures with the same weights.
 """
 from __future__ import annotations
@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from bench.keyed_weights import BBSNET_KEYS, bbsnet_official_state_dict, official_shapes
 from inference import Predictor
 from inference.backends import Job, choose_backend
 from models import create_model, list_models, load_weights
 from models.losses import LOSSES, compute_loss
 from tests.conftest import FIXTURES, load_test_script
 from tests.helpers import assert_maps_match
+from tests.keyed_weights import BBSNET_KEYS, bbsnet_official_state_dict, official_shapes
 from utils.config import LossConfig
 from utils.errors import InputShapeError, WeightsError
 

@@ -4,7 +4,7 @@ pair, their maps, their loss and their training pixels.
 References (tests/fixtures/reference/jldcf/, provenance in tests/fixtures/SOURCES.md): the key
 list of their ``build_model('resnet101', 'resnet').state_dict()``, their model's two outputs
 on seeded random inputs (``torch.cat([rgb, depth], 0)``, as their solver feeds it) with keyed seed-0
-weights (``bench/keyed_weights.py``, ``keyed_state_dict_bn``, gain 0.8), and the maps their
+weights (``tests/keyed_weights.py``, ``keyed_state_dict_bn``, gain 0.8), and the maps their
 ``Solver.test`` wrote for the five DES fixtures with those weights. Their loss and their
 training loader (``solver.py``, ``dataset.py``) are written again here from OpenCV and torch.
 """
@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.keyed_weights import keyed_state_dict_bn, official_shapes
 from datasets import RGBDSODDataset, build_test_transform, build_train_transform
 from datasets.transforms import draw_window, op_rng
 from inference import Predictor
@@ -29,6 +28,7 @@ from models.jldcf import JLDCF, init_backbone
 from models.losses import compute_loss
 from tests.conftest import FIXTURES, load_test_script
 from tests.helpers import assert_maps_match
+from tests.keyed_weights import keyed_state_dict_bn, official_shapes
 from utils.config import AugmentConfig, PreprocessConfig
 from utils.errors import InputShapeError, WeightsError
 from utils.runtime import derive_seed

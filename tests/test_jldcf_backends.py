@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.keyed_weights import jldcf_official_state_dict
 from models.export import EXPORT_FORMAT, OnnxRuntimeModel, cached_onnx, export_onnx, load_cached
 from models.spec import InputSpec
 from tests.helpers import FIXTURES, assert_maps_match, load_test_script
+from tests.keyed_weights import jldcf_official_state_dict
 from utils.errors import WeightsError
 
 RELEASE_MAPS = FIXTURES / "reference" / "jldcf" / "jldcf_release_maps_seed0"

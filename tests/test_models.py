@@ -6,19 +6,19 @@ import pytest
 import torch
 import torchvision
 
-from bench.keyed_weights import keyed_official_state_dict
-from bench.release_reference import reference_forward
 from models import InputShapeError, WeightsError, load_weights
 from models import weights as weights_module
 from models.cdinet import BACKBONES, CDINet
 from models.cdinet.vgg import VGG16Features
 from models.summary import count_macs, parameter_counts
 from tests.helpers import FIXTURES, new_cdinet
+from tests.keyed_weights import keyed_official_state_dict
+from tests.release_reference import reference_forward
 
 
 @pytest.fixture(scope="module")
 def keyed():
-    """Keyed weights in the authors' layout (``bench/keyed_weights.py``), by seed."""
+    """Keyed weights in the authors' layout (``tests/keyed_weights.py``), by seed."""
     return keyed_official_state_dict
 
 

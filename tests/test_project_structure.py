@@ -203,8 +203,18 @@ def test_no_module_outside_a_model_names_it():
         assert not named, (path, named)
 
 
-def test_benchmarks_and_the_library_import_no_test_module():
-    assert {p.relative_to(ROOT).as_posix() for p in SOURCES if "tests" in imported_modules(p)} == set()
+REFERENCE_MODULES = {"tests.keyed_weights", "tests.release_reference"}  # the tests' reference code
+
+
+def test_the_library_imports_no_test_module_and_benchmarks_only_the_reference_code():
+    """bench/ measures against the tests' reference (the authors' network, keyed weights); nothing
+    else of tests/ is imported outside it, and the library imports none of it."""
+    found = {p.relative_to(ROOT).as_posix(): {m for m in imported_dotted(p) if m.split(".")[0] == "tests"}
+             for p in SOURCES}
+    assert {path for path, modules in found.items() if modules and not path.startswith("bench/")} == set()
+    outside = {m for m in set().union(*found.values())
+               if not any(m == name or m.startswith(name + ".") for name in REFERENCE_MODULES)}
+    assert outside == set()
 
 
 def test_files_and_folders_are_written_atomically_in_one_module():

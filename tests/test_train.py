@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import train
-from bench.keyed_weights import keyed_official_state_dict
 from datasets.synthetic import generate
 from eval import SODEvaluator
 from models import WeightsError, load_config, load_weights
 from models.cdinet import CDINet
+from tests.keyed_weights import keyed_official_state_dict
 from utils.checkpoint import atomic_save, list_checkpoints
 from utils.errors import ConfigError
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from bench.keyed_weights import BBSNET_KEYS, OFFICIAL_KEYS, official_shapes
 from models import __main__ as cli
 from models import create_model, get_entry, list_models, register_model, zoo
 from models.cdinet import ModelVariant
@@ -17,6 +16,7 @@ from models.cdinet.decoder import SemanticBlock
 from models.registry import Check, Reported
 from models.summary import count_macs
 from tests.conftest import FIXTURES, PROJECT_ROOT
+from tests.keyed_weights import BBSNET_KEYS, OFFICIAL_KEYS, official_shapes
 from tests.test_backbones import NATIVE_WIDTHS, backbone_parameters
 from tests.test_variants import expected_parameters
 from utils.errors import ConfigError
