@@ -34,8 +34,8 @@ setting, the depth decision and its measurement, time): re-running some datasets
 --overwrite replaces their folders and records and keeps the others'. A dataset's maps are
 written to a temporary folder and moved into place when complete.
 
-On a CPU, --backend auto runs, of the backends measured for the model (its cpu_backend_costs),
-the one that saves the most time on this job once its set-up is paid (the Winograd form's
+On a CPU, --backend auto runs, of the backends listed in the model's cpu_backend_costs, the
+one that saves the most time on this job once its set-up is paid (the Winograd form's
 conversion, the ONNX export), else PyTorch; every backend gives the authors' maps within 1 gray
 level (docs/inference.md; speeds in docs/performance.md). --backend onnxruntime exports the
 checkpoint to ONNX once (announced) and caches it beside it, or in --onnx-cache, as
@@ -96,19 +96,19 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="network input size (default: the checkpoint's training size, "
                         "else the model's release size, its input spec's: python -m models --list)")
     PreprocessConfig.add_arguments(parser, "the checkpoint's data.preprocess, else the model's release")
-    parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, where it "
-                        "is fastest, 8 on CUDA)")
+    parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: 1 on CPU, "
+                        "8 on CUDA)")
     parser.add_argument("--workers", type=non_negative_int,
                         help="DataLoader workers (default: 0 on CPU, where workers would "
                         "take cores from the network, 4 on CUDA)")
     parser.add_argument("--amp", nargs="?", const="bf16", default="none", choices=AMP_MODES,
                         help="autocast; --amp alone means bf16")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="channels_last memory format for the torch backend (default on; faster fp32 "
-                        "on CPU, same maps)")
+                        help="channels_last memory format for the torch backend (default on; the "
+                        "maps are the same either way)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): on a CPU with fp32 and no --compile, the backend measured for the "
-                        "model that saves the most on this job once its set-up is paid, else torch")
+                        help="auto (default): on a CPU with fp32 and no --compile, the backend of the model's "
+                        "cpu_backend_costs that saves the most on this job once its set-up is paid, else torch")
     parser.add_argument("--onnx-cache", metavar="DIR",
                         help="folder for the ONNX export (default: beside the checkpoint)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch backend)")
@@ -229,8 +229,8 @@ def write_dataset(predictor: Predictor, dataset: RGBDSODDataset, out: Path, name
 
 
 def read_records(path: Path) -> Dict[str, Any]:
-    """The per-dataset records of an existing test_info.json (``{}`` if there is none). A file
-    written before records were per dataset is kept as one record per dataset it listed."""
+    """The per-dataset records of an existing test_info.json (``{}`` if there is none). A file of
+    format 1 (one record shared by its datasets) is kept as one record per dataset it listed."""
     if not path.is_file():
         return {}
     try:
@@ -239,7 +239,7 @@ def read_records(path: Path) -> Dict[str, Any]:
         raise TestError(f"{path} is not valid JSON: move it away to write maps into {path.parent}") from None
     if info.get("format") == INFO_FORMAT:
         return dict(info["datasets"])
-    shared = {key: value for key, value in info.items() if key != "datasets"}  # the former single record
+    shared = {key: value for key, value in info.items() if key != "datasets"}  # format 1's shared record
     return {name: {"format": "cdinet-sod/test-info/1", **shared, **stats}
             for name, stats in info.get("datasets", {}).items()}
 

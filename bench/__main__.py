@@ -1,7 +1,7 @@
 """Run the benchmarks behind docs/performance.md, print their table, save it as JSON.
 
 Examples:
-  python -m bench                                   # everything, CPU (about 30 min on 2 cores)
+  python -m bench                                   # everything, CPU
   python -m bench --only eval loader                # the quick ones
   python -m bench --only train inference --device cuda --json bench/results/h100.json
 

@@ -1,4 +1,4 @@
-"""One command for the day a GPU is lent: what a registered model (default CDINet) does on it, in about five minutes.
+"""One command for the day a GPU is lent: what a registered model (default CDINet) does on it.
 
     python -m bench.gpu                         # CUDA (default device cuda): the whole set
     python -m bench.gpu --dry-run               # any machine, CPU: every code path at toy sizes
@@ -10,10 +10,11 @@ It measures, on one GPU and in one run:
 
 - the GPU's dense matmul peak per precision (TFLOP/s of an 8192^3 ``torch.mm``; fp32 with TF32,
   as cuDNN convolutions run by default), the yardstick of the rows below;
-- inference: ``inference.Predictor`` (test.py's forward pass, torch backend) at 256x256 on
-  batches of 1, 8 and 32 in fp32, fp32 + channels_last, bf16 and fp16 autocast (channels_last)
-  and ``torch.compile`` (fp32 and bf16): images/s, achieved TFLOP/s (2 x the model's MACs) and
-  its share of the precision's peak, peak memory; and ``test.py`` end to end on 480x480 images;
+- inference: ``inference.Predictor`` (test.py's forward pass, torch backend) at the model's
+  release size (its input spec's ``size``) on batches of 1, 8 and 32 in fp32, fp32 +
+  channels_last, bf16 and fp16 autocast (channels_last) and ``torch.compile`` (fp32 and bf16):
+  images/s, achieved TFLOP/s (2 x the model's MACs) and its share of the precision's peak, peak
+  memory; and ``test.py`` end to end on 480x480 images;
 - the training step (forward, BCE, backward, clamp, Adam) at batch 4 and 32 in fp32, bf16 and
   compiled bf16: images/s, TFLOP/s (3 x the forward's FLOPs), peak memory;
 - a short run of ``train.py`` on synthetic data, whose loss must fall.

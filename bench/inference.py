@@ -2,7 +2,7 @@
 
 - the model: ``--model`` (default ``cdinet``), any registered model with a release-style
   baseline here (``RELEASES``: CDINet, BBS-Net, JL-DCF), at its release size (``--size``, default
-  the model's input spec: CDINet 256, BBS-Net 352, JL-DCF 320);
+  its input spec's ``size``);
 - model only: median seconds per forward pass on a random batch, per setting (PyTorch fp32,
   fp32 + channels_last, bf16 autocast + channels_last; onnxruntime fp32 and the Winograd form on
   the CPU);
@@ -29,9 +29,9 @@
   ONNX export and the load of a cached one, the Winograd conversion, and each backend's saving
   over PyTorch with channels_last per 256x256 image.
 
-    python -m bench.inference                        # CDINet, CPU, 256x256
-    python -m bench.inference --model bbsnet         # BBS-Net, CPU, 352x352
-    python -m bench.inference --model jldcf --batch-sizes 1 --images 5   # JL-DCF, CPU, 320x320 (about 3 s a pass)
+    python -m bench.inference                        # CDINet, CPU, at its release size
+    python -m bench.inference --model bbsnet         # BBS-Net, CPU, at its release size
+    python -m bench.inference --model jldcf --batch-sizes 1 --images 5   # JL-DCF, CPU, fewer images
     python -m bench.inference --model bbsnet --images 2 --batch-sizes 1 --repeats 1   # a quick look
     python -m bench.inference --device cuda --batch-sizes 1 8 32 --images 200
 """
@@ -356,7 +356,7 @@ def release_macs(model_name: str, checkpoint: Path, size: int) -> float:
     """Multiply-accumulates of one forward pass of the release's network computed the release's
     way (``Release.network``; CDINet's ``tests/release_reference.py`` runs the semantic blocks on
     concatenations; BBS-Net's and JL-DCF's are ``BBSNet`` and ``JLDCF`` themselves, so their counts
-    are ``models.summary.count_macs``': JL-DCF 261.28 GMACs per RGB-D pair at 320)."""
+    are ``models.summary.count_macs``')."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -480,7 +480,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(RELEASES),
                         help=f"a registered model with a release-style baseline (default {DEFAULT_MODEL})")
     parser.add_argument("--size", type=int, help="input height = width (default: the model's release size, "
-                        "CDINet 256, BBS-Net 352, JL-DCF 320; a multiple of its input spec's multiple)")
+                        "its input spec's size; a multiple of the spec's multiple)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--images", type=int, default=16, help="images for the end-to-end runs")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (model only)")
@@ -489,8 +489,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
                         help="backends and precisions to measure (default: all; ort and winograd only on the CPU; "
-                        "torch-bf16 only where the CPU has bf16 units (avx512_bf16 / amx_bf16): emulated, it takes "
-                        "minutes per image at 256x256)")
+                        "torch-bf16 only where the CPU has bf16 units, avx512_bf16 / amx_bf16; elsewhere PyTorch "
+                        "emulates bf16)")
     parser.add_argument("--checkpoint", help="weights of --model, ours or the authors' (default: the keyed seed-0 "
                         "weights of tests/ in the authors' layout; the release-style baseline needs that layout; "
                         "trained weights make the bf16 map difference meaningful)")

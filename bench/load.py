@@ -64,8 +64,8 @@ def step_rate(size: int, batch: int, steps: int) -> float:
 
 
 def loader_rate(setting: str, workers: int, samples: int) -> float:
-    """In a child process: steady-state samples/s of the release's training transform at 256x256
-    from 480x480 synthetic images, batch 4."""
+    """In a child process: steady-state samples/s of the release's training transform at the default
+    model's (CDINet's) release size, its input spec's, from 480x480 synthetic images, batch 4."""
     import tempfile
     from pathlib import Path
 
@@ -74,12 +74,14 @@ def loader_rate(setting: str, workers: int, samples: int) -> float:
     from bench.loader import measure
     from datasets import RGBDSODDataset, build_train_transform
     from datasets.synthetic import generate
-    from utils.config import AugmentConfig
+    from models import get_entry
+    from utils.config import DEFAULT_MODEL, AugmentConfig
     from utils.runtime import make_loader
 
+    size = get_entry(DEFAULT_MODEL).input_spec.size
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(Path(tmp) / "synthetic", samples, 0, 480, 0)
-        dataset = RGBDSODDataset(root / "train", build_train_transform(AugmentConfig(size=256)))
+        dataset = RGBDSODDataset(root / "train", build_train_transform(AugmentConfig(size=size)))
         if setting == LOADER_SETTINGS[0]:
             return measure(dataset, 4, workers)
         torch.manual_seed(0)

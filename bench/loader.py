@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader
 from bench.common import report
 from datasets import RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
-from utils.config import AugmentConfig
+from models import get_entry
+from utils.config import DEFAULT_MODEL, AugmentConfig
 
 
 def measure(dataset: RGBDSODDataset, batch_size: int, workers: int, loader: DataLoader | None = None) -> float:
@@ -42,9 +43,11 @@ def measure(dataset: RGBDSODDataset, batch_size: int, workers: int, loader: Data
     return count / (time.perf_counter() - start)
 
 
-def run(size: int = 256, workers: Sequence[int] = (0, 1, 2), batch_size: int = 4,
+def run(size: int | None = None, workers: Sequence[int] = (0, 1, 2), batch_size: int = 4,
         samples: int = 160, source_size: int = 480, seed: int = 0) -> list[dict]:
-    """One row per worker count: {"benchmark", "setting", "value", "unit"}."""
+    """One row per worker count: {"benchmark", "setting", "value", "unit"}; ``size`` defaults to
+    the default model's (CDINet's) release size, its input spec's."""
+    size = size or get_entry(DEFAULT_MODEL).input_spec.size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(Path(tmp) / "synthetic", samples, 0, source_size, seed)
@@ -61,7 +64,7 @@ def run(size: int = 256, workers: Sequence[int] = (0, 1, 2), batch_size: int = 4
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=256, help="training input side (256)")
+    parser.add_argument("--size", type=int, help="training input side (default: the default model's release size)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="DataLoader worker counts to measure (0 1 2)")
     parser.add_argument("--batch-size", type=int, default=4, help="batch size (4)")

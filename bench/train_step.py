@@ -6,8 +6,8 @@ Adam. Reported: median images/s over the timed steps, the ratio to fp32 measured
 run, peak RSS (CPU) or peak CUDA memory, and the loss after the timed steps next to fp32's
 (same init, same batches), so a faster setting that trains differently shows up.
 
-    python -m bench.train_step                       # 128x128 and 256x256, batch 4, CPU
-    python -m bench.train_step --sizes 256 --device cuda --steps 20
+    python -m bench.train_step                       # half and full release size, batch 4, CPU
+    python -m bench.train_step --device cuda --steps 20
 """
 from __future__ import annotations
 
@@ -63,10 +63,19 @@ def measure_one(setting: str, size: int, batch: int, steps: int, device_name: st
     return {"images_per_s": batch / seconds, "peak_mb": peak, "final_loss": losses[-1]}
 
 
-def run(sizes=(128, 256), batch: int = 4, steps: int = 3, device: str = "cpu",
+def release_sizes() -> tuple:
+    """Half CDINet's release size and the release size itself (its input spec's ``size``)."""
+    from models import get_entry
+
+    size = get_entry("cdinet").input_spec.size
+    return size // 2, size
+
+
+def run(sizes=None, batch: int = 4, steps: int = 3, device: str = "cpu",
         settings: List[str] = tuple(SETTINGS)) -> List[dict]:
+    """Rows per size (default :func:`release_sizes`) and setting, each setting in its own process."""
     rows = []
-    for size in sizes:
+    for size in sizes or release_sizes():
         results = {}
         for setting in settings:
             out = subprocess.run(
@@ -90,7 +99,8 @@ def run(sizes=(128, 256), batch: int = 4, steps: int = 3, device: str = "cpu",
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        help="input sides (default: half CDINet's release size and the release size)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (after one warm-up)")
     parser.add_argument("--device", default="cpu")

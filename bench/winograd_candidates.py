@@ -9,16 +9,16 @@ Candidates, all with the keyed seed-0 weights of tests/ (the release's network, 
 - ``models.winograd``: F(2x2,3x3), F(4x4,3x3), F(6x6,3x3) on every eligible layer, and F(4)/F(6)
   only on layers with at least 128 input and output channels (the others stay direct, channels_last).
 
-Speed: model forward at --size (256) and each --batch-sizes (1 and 4), candidates interleaved
-(the order rotates every round), median seconds per image over --repeats rounds after one
-warm-up round, and the best round (on a shared machine, the closest to an idle one). GFLOP/s
-counts the direct convolution's work (2 x ``models.summary.count_macs``) whatever the
-algorithm, against this machine's fp32 GEMM peak (2048x2048 ``torch.mm``, same threads; the
-best of 10 runs before and after each batch size's rounds). Accuracy: max |logits - PyTorch
-fp32| on the authors' fixture input (tests/fixtures/reference/cdinet_official_seed0_256.pt),
-and, at 256x256, the largest gray-level difference between the maps test.py's pipeline writes
-for the DES fixtures (batch 1) and the maps the authors' own code wrote
-(tests/fixtures/reference/release_maps_seed0).
+Speed: model forward at --size (default: CDINet's release size, its input spec's) and each
+--batch-sizes (1 and 4), candidates interleaved (the order rotates every round), median seconds
+per image over --repeats rounds after one warm-up round, and the best round (on a shared
+machine, the closest to an idle one). GFLOP/s counts the direct convolution's work (2 x
+``models.summary.count_macs``) whatever the algorithm, against this machine's fp32 GEMM peak
+(2048x2048 ``torch.mm``, same threads; the best of 10 runs before and after each batch size's
+rounds). Accuracy: max |logits - PyTorch fp32| on the authors' fixture input
+(tests/fixtures/reference/cdinet_official_seed0_256.pt), and, at the release size, the largest
+gray-level difference between the maps test.py's pipeline writes for the DES fixtures (batch 1)
+and the maps the authors' own code wrote (tests/fixtures/reference/release_maps_seed0).
 
     python -m bench.winograd_candidates
     python -m bench.winograd_candidates --batch-sizes 1 --repeats 5 --threads 1
@@ -130,10 +130,10 @@ def interleaved_seconds(candidates: List[Candidate], rgb: torch.Tensor, depth: t
     return times
 
 
-def release_map_difference(candidate: Candidate, size: int = 256) -> int:
+def release_map_difference(candidate: Candidate, size: int) -> int:
     """Largest gray-level difference between the maps of test.py's pipeline (release pixel path,
-    batch 1) for the DES fixtures and the maps the authors' code wrote with the same weights
-    (at 256x256, the release's size)."""
+    batch 1, at ``size``: the release size, the authors' maps' input size) for the DES fixtures and
+    the maps the authors' code wrote with the same weights."""
     from datasets import DatasetSource, RGBDSODDataset, build_test_transform
     from models.postprocess import saliency_maps
     from utils.runtime import make_loader
@@ -218,6 +218,8 @@ def run(args) -> List[dict]:
           f"SIMD flags: {' '.join(info.get('cpu_simd', []))}\nflags: {info.get('cpu_flags', '')}")
     peaks = [gemm_peak()]
     model = CDINet().eval()
+    release_size = model.input_spec.size
+    args.size = args.size or release_size
     load_weights(model, keyed_official_state_dict(0))
     reference = torch.load(FIXTURES / "reference" / "cdinet_official_seed0_256.pt", weights_only=True)
     total_macs = count_macs(model, args.size)
@@ -227,7 +229,8 @@ def run(args) -> List[dict]:
         candidates = build_candidates(model, Path(tmp) / "model.onnx", macs, total_macs, args.threads)
         expected = candidates[0](reference["rgb"], reference["depth"])
         accuracy = {c.label: (float((c(reference["rgb"], reference["depth"]) - expected).abs().max()),
-                              release_map_difference(c) if args.size == 256 else "n/a (size)") for c in candidates}
+                              release_map_difference(c, release_size) if args.size == release_size
+                              else "n/a (size)") for c in candidates}
         results = time_batch_sizes(candidates, args, peaks)
     peak = max(best for best, _ in peaks)
     print(f"fp32 GEMM peak (2048x2048 torch.mm, {args.threads} threads): {peak:.0f} GFLOP/s, the best of "
@@ -265,7 +268,7 @@ def _row(candidate: Candidate, batch: int, times: List[float], total_macs: float
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 3)[3],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, help="input side (default: CDINet's release size)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (and the GEMM peak's)")

@@ -41,26 +41,17 @@ MIN_IMAGES_FOR_VERDICT = 60
 tables bold ties within noise; below it comparisons say "too few images" (the intervals are still
 reported) and the tables bold only the best value, which claims nothing about noise.
 
-Why 60: the percentile interval is too narrow on few images. ``python -m eval.bootstrap_coverage``
-(``eval/bootstrap_coverage.py``: 4000 simulated data sets per cell, B = 1000, seed 0) measures how
-often the nominal 95% interval of a paired mean difference holds the true difference, for per-image
-scores of two methods shaped like saliency scores (bounded, skewed, correlated through the image;
-the Beta laws are in that file):
-
-    | shape | n=5 | n=10 | n=15 | n=20 | n=30 | n=40 | n=50 | n=60 | n=80 | n=100 |
-    |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-    | S-measure-like | 81.0 | 88.5 | 91.2 | 91.6 | 93.5 | 93.4 | 93.0 | 93.5 | 93.5 | 93.4 |
-    | MAE-like | 77.8 | 84.1 | 88.6 | 89.1 | 90.8 | 92.1 | 92.5 | 93.1 | 93.4 | 93.7 |
-    | F-measure-like | 72.6 | 83.7 | 87.1 | 89.2 | 91.3 | 92.1 | 92.4 | 93.2 | 92.8 | 94.0 |
-
-(coverage in %; Monte Carlo standard error of a cell about 0.35 points). The criterion: coverage
-within 2 points of the nominal 95% for every shape. n = 60 is the smallest size where all three
-are (93.1 to 93.5); at 50 two shapes are 2.5 and 2.6 points short, at 30 up to 4.2 (an error rate
-of 9% instead of 5%), at 5 as much as 22. Beyond 60 the cells stay between 92.8 and 94.0, within the
-Monte Carlo error of the criterion. The simulation covers means of per-image scores (Sm, wFm,
-MAE, adaptive F and E, mean F and E); max F and max E, maxima of a mean curve, are not means and
-the threshold is not claimed to be enough for them. Every shipped test split has at least 80 images
-(SSD), so the threshold only ever silences subsets and quick checks.
+The rule behind the value: the percentile interval is too narrow on few images, so the threshold
+is the smallest size of ``eval.bootstrap_coverage.SIZES`` at which, for every score shape there
+(per-image scores of two methods shaped like S-measure, MAE and F-measure: bounded, skewed,
+correlated through the image), the coverage of the nominal 95% interval of a paired mean
+difference (how often it holds the true difference) is within 2 points of 95%, and stays so, up
+to the Monte Carlo error, at every larger size. ``python -m eval.bootstrap_coverage`` (4000
+simulated data sets per cell, B = 1000, seed 0) prints that table. The simulation covers means
+of per-image scores (Sm, wFm, MAE, adaptive F and E, mean F and E); max F and max E, maxima of a
+mean curve, are not means and the threshold is not claimed to be enough for them. Every shipped
+test split has at least 80 images (SSD), so the threshold only ever silences subsets and quick
+checks.
 """
 
 

@@ -33,7 +33,7 @@ SHAPES = {
 SIZES = (5, 10, 15, 20, 30, 40, 50, 60, 80, 100)
 LEVEL = 0.95
 EXAMPLES = """examples:
-  python -m eval.bootstrap_coverage                              (the table of docs/evaluation.md)
+  python -m eval.bootstrap_coverage                              (the table behind MIN_IMAGES_FOR_VERDICT)
   python -m eval.bootstrap_coverage --replications 500 --resamples 300   (a quick look)
   python -m eval.bootstrap_coverage --seed 1                     (another draw of the same table)
 """

@@ -1,10 +1,11 @@
 """What computes the logits at test time: PyTorch, its Winograd form, or the ONNX export on
 onnxruntime.
 
-``choose_backend`` resolves ``auto`` for a :class:`Job` (the measured backend that saves the most
-once its set-up is paid) and refuses impossible combinations; ``Runner`` is the callable
-``(rgb, depth) -> logits`` of the chosen backend with what test_info.json records about it.
-docs/inference.md, "Backends", gives the rule and docs/performance.md the measured speeds.
+``choose_backend`` resolves ``auto`` for a :class:`Job` (of the backends in the model's
+``cpu_backend_costs``, the one that saves the most once its set-up is paid) and refuses
+impossible combinations; ``Runner`` is the callable ``(rgb, depth) -> logits`` of the chosen
+backend with what test_info.json records about it. docs/inference.md, "Backends", gives the rule
+and docs/performance.md the speeds.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from models.export import OnnxRuntimeModel, cached_onnx, cached_path, load_cache
 from utils.errors import ConfigError
 
 BACKENDS = ("auto", "torch", "onnxruntime", "winograd")
-CPU_FP32_ONLY = ("onnxruntime", "winograd")  # backends measured and checked on the CPU, in fp32, eager
+CPU_FP32_ONLY = ("onnxruntime", "winograd")  # backends that run on the CPU only, in fp32, eager
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,13 @@ def check_backend(requested: str, device: torch.device, amp: str, compile: bool)
 def choose_backend(requested: str, device: torch.device, amp: str, compile: bool, job: Job,
                    costs: Optional[Dict[str, Dict[str, float]]] = None,
                    usable: Iterable[str] = BACKENDS, cached: Iterable[str] = ()) -> tuple[str, str]:
-    """``(backend, why)``. ``auto`` on a CPU in fp32 without compile runs the measured backend that
-    saves the most time on this job, once its set-up is paid; else PyTorch. ``costs`` is the
+    """``(backend, why)``. ``auto`` on a CPU in fp32 without compile runs the backend of ``costs``
+    that saves the most time on this job, once its set-up is paid; else PyTorch. ``costs`` is the
     model's ``cpu_backend_costs``: per backend, ``saving_per_image_256`` (seconds saved per
     256x256 image over PyTorch with channels_last) and ``setup_seconds`` (the Winograd conversion,
     the ONNX export), with ``cached_setup_seconds`` where a set-up done before is reused (the
-    ONNX cache; ``cached`` names those backends). A backend not in ``usable`` or never measured for
-    the model is never chosen. A job of n images at SxS counts as n * (S / 256)^2 image-equivalents."""
+    ONNX cache; ``cached`` names those backends). A backend not in ``usable`` or not in ``costs``
+    is never chosen. A job of n images at SxS counts as n * (S / 256)^2 image-equivalents."""
     check_backend(requested, device, amp, compile)
     if requested != "auto":
         return requested, "asked for"
@@ -111,8 +112,8 @@ def torch_runner(model: torch.nn.Module, compile: bool) -> Runner:
 
 def onnx_runner(model: torch.nn.Module, checkpoint: Path, digest: str, size: int,
                 cache_dir: Optional[Path], notify: Callable[[str], None]) -> Runner:
-    """The checkpoint's cached ONNX export on onnxruntime; an export is announced first (it takes
-    about 20-30 s on 2 CPU cores and writes a file of about 4 bytes per parameter)."""
+    """The checkpoint's cached ONNX export on onnxruntime; an export is announced first (it writes
+    a file of about 4 bytes per parameter)."""
     checkpoint = Path(checkpoint)
     path = cached_path(checkpoint, digest, cache_dir)
     tick = time.perf_counter()
@@ -121,7 +122,7 @@ def onnx_runner(model: torch.nn.Module, checkpoint: Path, digest: str, size: int
     if runtime is None:
         megabytes = sum(p.numel() for p in model.parameters()) * 4 / 1e6
         elsewhere = "" if cache_dir is not None else " (--onnx-cache DIR keeps exports elsewhere)"
-        notify(f"exporting the model to ONNX for onnxruntime, once per checkpoint (about 20-30 s on 2 cores): "
+        notify(f"exporting the model to ONNX for onnxruntime, once per checkpoint: "
                f"{path}, about {megabytes:.0f} MB{elsewhere}; --backend torch skips it")
         runtime, how = cached_onnx(checkpoint, model, size, digest=digest, cache_dir=cache_dir)
     seconds = round(time.perf_counter() - tick, 2)

@@ -38,7 +38,7 @@ from .spec import InputSpec
 from .weights import StartWeightsConfig, start_weights
 
 WIDTH = 32  # the decoders' width (their ``channel``)
-# Their test pixel path: 352, depth in [0, 1] (no mean/std); 32 is the streams' deepest stride.
+# Their test pixel path: their test size, depth in [0, 1] (no mean/std); 32 is the streams' deepest stride.
 INPUT_SPEC = InputSpec(size=352, multiple=32, depth_mean=None, depth_std=None)
 RESNET_LAYERS = (("layer1", 64, 3, 1), ("layer2", 128, 4, 2), ("layer3_1", 256, 6, 2), ("layer4_1", 512, 3, 2))
 IMAGENET_WEIGHTS = "ResNet50_Weights.IMAGENET1K_V1"  # what ``torchvision.models.resnet50(pretrained=True)`` gave
@@ -254,8 +254,8 @@ class BBSNet(nn.Module):
     ``map_logits`` takes the last output, ``final``.
     """
 
-    # What the faster CPU backends cost and save, measured for BBS-Net on 2 cores
-    # (docs/performance.md, "BBS-Net"; the rule: inference.backends.choose_backend).
+    # Each CPU backend's set-up and saving per 256x256 image over PyTorch, in seconds (the figures
+    # of docs/performance.md, "Inference, BBS-Net"; the rule: inference.backends.choose_backend).
     cpu_backend_costs = {"winograd": {"setup_seconds": 1.7, "saving_per_image_256": 0.029},
                          "onnxruntime": {"setup_seconds": 37.0, "cached_setup_seconds": 0.5,
                                          "saving_per_image_256": 0.095}}

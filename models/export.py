@@ -171,7 +171,7 @@ def load_cached(path: Path, digest: str) -> OnnxRuntimeModel | None:
         return None
     expected = {"format": EXPORT_FORMAT, "checkpoint_sha256": digest}
     matches = all(runtime.metadata.get(key) == value for key, value in expected.items())
-    # A fixed batch: a JL-DCF file exported before ExactChunks (it fails at any other batch size).
+    # An export with a fixed batch fails at any other batch size: it is exported again.
     return runtime if matches and runtime.dynamic_batch else None
 
 

@@ -43,7 +43,7 @@ from .spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from .weights import StartWeightsConfig, start_weights
 
 K = 64  # the width of every CP output, CM and FA feature (their ``k``)
-# Their test pixel path: 320x320, depth read as a 3-channel image with the RGB's ImageNet
+# Their test pixel path: their test size, depth read as a 3-channel image with the RGB's ImageNet
 # mean/std, near = dark; 16 is the backbone's deepest stride.
 # Their pixel path: OpenCV's bilinear resize in float32; outputs upsampled with align_corners=True.
 INPUT_SPEC = InputSpec(size=320, multiple=16, depth_mean=IMAGENET_MEAN, depth_std=IMAGENET_STD,

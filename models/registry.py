@@ -1,6 +1,6 @@
 """The model registry, timm-style: ``@register_model`` on a builder, ``create_model``, ``list_models``.
 
-    @register_model(options=MyOptions, input_spec=InputSpec(size=352, multiple=32))
+    @register_model(options=MyOptions, input_spec=InputSpec(size=384, multiple=32))
     def mynet(pretrained: bool = False, width: int = 64) -> nn.Module: ...
 
     model = create_model("mynet", width=32)      # options checked by MyOptions (a config Section)

@@ -1,14 +1,14 @@
 """Model card: parameters per component, GMACs and forward latency, for any registered model.
 
 Examples:
-    python -m models.summary                      # CDINet (the release), 256x256, CPU, batch 1
-    python -m models.summary --model bbsnet       # BBS-Net at its release size (352)
-    python -m models.summary --size 352 --device cuda --batch-size 8 --runs 20
-    python -m models.summary --size 256 --channels-last --amp bf16
+    python -m models.summary                      # CDINet (the release) at its release size, CPU, batch 1
+    python -m models.summary --model bbsnet       # BBS-Net at its release size
+    python -m models.summary --device cuda --batch-size 8 --runs 20
+    python -m models.summary --size 512 --channels-last --amp bf16   # another input size
     python -m models.summary --set model.modules.rde=false --set model.modules.fusion=add   # an ablation
     python -m models.summary --set model.backbone.name=resnet50
     python -m models.summary --table --runs 3     # every model's cards, fp32 and bf16, one Markdown table
-    python -m models.summary --table --precisions fp32   # CPUs without bf16 units: bf16 takes minutes
+    python -m models.summary --table --precisions fp32   # CPUs without bf16 units (bf16 emulated)
 """
 from __future__ import annotations
 

@@ -52,9 +52,7 @@ KERNEL = 3
 # A layer runs in blocks of whole tile rows, each about BLOCK_FLOATS input-tile values (a^2 C per
 # tile, 4 MB in fp32) and at least MIN_BLOCK_TILES tiles: the intermediates stay in cache at high
 # resolution or batch, and the transformed filters, read once per block, are reused over many
-# tiles. Measured per layer (2 threads, 128-512 channels): 1.1-1.8x (F4) and up to 2x (F6)
-# faster at batch 4 than blocks of at least max(256, 4 K) tiles, about as fast at batch 1
-# (4 MB, 8 MB, 16 MB blocks and no blocking tried).
+# tiles.
 BLOCK_FLOATS = 1 << 20
 MIN_BLOCK_TILES = 64
 
@@ -206,9 +204,8 @@ def convert_to_winograd(model: nn.Module, m: int = 4, min_channels: int = 128, i
     """``replace_convs`` with ``WinogradConv2d(conv, m, points)``: a copy of ``model`` (unless
     ``inplace``) for inference, with the same outputs up to fp32 rounding (tests/test_winograd.py).
 
-    The defaults are the fastest setting of ``python -m bench.winograd_candidates`` on a 2-core
-    AVX-512 CPU: F(4x4, 3x3) on the layers of at least 128 input and output channels (35 of
-    CDINet's 53 3x3 layers, 77% of its MACs). At 64 channels and 256x256 the transforms and
-    copies cost more than they save (30 ms against 21 ms direct per layer, 2 threads, batch 1);
-    at 512 channels and 32x32, 9 ms against 22 ms. ``min_channels=1`` converts every eligible layer."""
+    The defaults: F(4x4, 3x3) on the layers of at least 128 input and output channels, the
+    others left direct (on narrow layers at high resolution the transforms and copies outweigh the
+    products saved); ``python -m bench.winograd_candidates`` compares them with the other tile
+    sizes and thresholds (docs/performance.md). ``min_channels=1`` converts every eligible layer."""
     return replace_convs(model, lambda conv: WinogradConv2d(conv, m, points), min_channels, inplace)

@@ -6,7 +6,6 @@ size=(B, n))``), then each resample's number is recomputed in Python from per-im
 from PySODMetrics 1.6.2 (scalars) or from per-image histograms (curves), and the interval is
 ``np.percentile`` of them. The project's bootstrap is never used to get an expected value.
 """
-import ast
 import csv
 import json
 import shutil
@@ -20,23 +19,13 @@ import pytest
 
 from eval import Bootstrap, ImageScores, SODEvaluator, check_split, compare, evaluate_folders, load_npz
 from eval.bootstrap import MIN_IMAGES_FOR_VERDICT
-from eval.bootstrap_coverage import coverage
+from eval.bootstrap_coverage import SHAPES, SIZES, coverage
 from eval.cli import main
+from tests.helpers import SPLITS, blob_pair, make_methods
 
-SPLITS = Path(__file__).resolve().parents[1] / "eval" / "splits"
 SCALARS = {"Sm": "sms", "wFm": "weighted_fms", "MAE": "maes", "adpFm": "adaptive_fms", "adpEm": "adaptive_ems"}
 CURVE_STATS = {"meanFm": (0, np.mean), "maxFm": (0, np.max), "meanEm": (1, np.mean), "maxEm": (1, np.max)}
 EPS = np.spacing(1)
-
-
-def blob_pair(rng, noise: float, h=None, w=None):
-    """A binary ellipse GT and a blurred, noisy 8-bit map of it (uint8 each)."""
-    h, w = h or int(rng.integers(24, 48)), w or int(rng.integers(24, 48))
-    yy, xx = np.mgrid[:h, :w]
-    gt = ((yy - rng.uniform(0.3, 0.7) * h) / rng.uniform(3, h / 3)) ** 2 \
-        + ((xx - rng.uniform(0.3, 0.7) * w) / rng.uniform(3, w / 3)) ** 2 < 1
-    pred = cv2.GaussianBlur(gt.astype(np.float32), (0, 0), rng.uniform(1, 4)) + rng.normal(0, noise, gt.shape)
-    return np.clip(pred * 255, 0, 255).astype(np.uint8), gt.astype(np.uint8) * 255
 
 
 def pysod_per_image(pairs) -> dict:
@@ -93,22 +82,6 @@ def curves_from_histograms(hist_fg, hist_bg, size):
             xi = 2 * a * b / (a * a + b * b + EPS)
             enhanced = enhanced + (1 + xi) ** 2 / 4 * count
     return np.stack([f, enhanced / (size - 1 + EPS)])
-
-
-def make_methods(root: Path, n: int, noises: dict, seed=0, dataset="DS", stems=None):
-    """ROOT/data/<dataset>/GT and ROOT/<method>/<dataset>/ maps of the same GT at the given noise."""
-    rng = np.random.default_rng(seed)
-    stems = stems or [f"im{i:02d}" for i in range(n)]
-    (root / "data" / dataset / "GT").mkdir(parents=True)
-    for method in noises:
-        (root / method / dataset).mkdir(parents=True)
-    for stem in stems:
-        pred, gt = blob_pair(rng, 0.1)
-        cv2.imwrite(str(root / "data" / dataset / "GT" / f"{stem}.png"), gt)
-        for method, noise in noises.items():
-            noisy = np.clip(pred + rng.normal(0, 255 * noise, pred.shape), 0, 255).astype(np.uint8)
-            cv2.imwrite(str(root / method / dataset / f"{stem}.png"), noisy)
-    return root / "data", {m: root / m for m in noises}
 
 
 def read_pairs(data: Path, folder: Path, dataset="DS"):
@@ -304,24 +277,13 @@ def test_too_few_images_give_no_verdict_and_no_within_noise_bolding(tmp_path):
     assert md.count("| too few images for a verdict |") == 2 * 9 and "better**" not in md and "within noise |" not in md
 
 
-def documented_coverage() -> dict:
-    """``{shape: {n: coverage in %}}``: the table in the docstring of MIN_IMAGES_FOR_VERDICT."""
-    body = ast.parse((Path(__file__).resolve().parents[1] / "eval" / "bootstrap.py").read_text()).body
-    i = next(i for i, node in enumerate(body) if isinstance(node, ast.Assign)
-             and node.targets[0].id == "MIN_IMAGES_FOR_VERDICT")
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in body[i + 1].value.value.splitlines() if line.strip().startswith("|")]
-    sizes = [int(cell.removeprefix("n=")) for cell in rows[0][1:]]
-    return {row[0]: dict(zip(sizes, map(float, row[1:]))) for row in rows[2:]}
-
-
-def test_the_documented_coverage_is_reproduced_by_a_loop():
-    """The docstring's MAE-like row (``eval/bootstrap_coverage.py``'s recipe: scores Beta(0.8, 12)
-    and Beta(0.9, 10) sharing Gamma(0.7) and Gamma(9) parts), recomputed here at n = 5 and at the
-    threshold: far below 95% at 5, within 2 points of it from the threshold on."""
+def test_the_coverage_simulation_is_reproduced_by_a_loop():
+    """``eval/bootstrap_coverage.py``'s MAE-like shape (scores Beta(0.8, 12) and Beta(0.9, 10)
+    sharing Gamma(0.7) and Gamma(9) parts), recomputed here by a loop at n = 5 and at the
+    threshold, equals the simulation's own code; far below 95% at 5, within 2 points from the threshold."""
     s, t, g_a, h_a, g_b, h_b = 0.7, 9.0, 0.1, 3.0, 0.2, 1.0
     truth = (s + g_a) / (s + g_a + t + h_a) - (s + g_b) / (s + g_b + t + h_b)
-    documented = documented_coverage()["MAE-like"]
+    looped = {}
     for n in (5, MIN_IMAGES_FOR_VERDICT):
         rng, held = np.random.default_rng([0, n, 1]), 0  # seed 0, the second shape
         for _ in range(4000):
@@ -331,11 +293,20 @@ def test_the_documented_coverage_is_reproduced_by_a_loop():
             d = xa / (xa + ya) - xb / (xb + yb)
             low, high = np.percentile(d[rng.integers(0, n, size=(1000, n))].mean(axis=1), [2.5, 97.5])
             held += bool(low <= truth <= high)
-        assert round(100 * held / 4000, 1) == documented[n], n
-    assert round(100 * coverage(1, 5, 4000, 1000, 0), 1) == documented[5]  # and the simulation's own code
-    table = documented_coverage()  # the threshold is the smallest size where every shape is within 2 points
-    assert all(row[MIN_IMAGES_FOR_VERDICT] >= 93 for row in table.values())
-    assert min(row[max(n for n in documented if n < MIN_IMAGES_FOR_VERDICT)] for row in table.values()) < 93
+        looped[n] = held / 4000
+        assert looped[n] == coverage(1, n, 4000, 1000, 0), n
+    assert looped[5] < 0.9 and abs(looped[MIN_IMAGES_FOR_VERDICT] - 0.95) <= 0.02
+
+
+@pytest.mark.slow  # 4000 simulated data sets for each of the shapes at two sizes
+def test_the_threshold_is_the_first_size_where_every_shape_is_covered():
+    """MIN_IMAGES_FOR_VERDICT's rule (its docstring): every score shape's 95% interval covers
+    within 2 points at the threshold, and some shape does not at the size of SIZES below it."""
+    below = max(n for n in SIZES if n < MIN_IMAGES_FOR_VERDICT)
+    at = [coverage(i, MIN_IMAGES_FOR_VERDICT, 4000, 1000, 0) for i in range(len(SHAPES))]
+    assert all(abs(c - 0.95) <= 0.02 for c in at), at
+    short = [coverage(i, below, 4000, 1000, 0) for i in range(len(SHAPES))]
+    assert any(abs(c - 0.95) > 0.02 for c in short), short
 
 
 # ---------------------------------------------------------------------- folder evaluation outputs

@@ -87,7 +87,7 @@ class TorchvisionStages(FiveStages):
     def __init__(self, spec: BackboneSpec):
         super().__init__()
         self.spec = spec
-        import torchvision.models  # here, not at the top: importing it costs ~2 s (torch._dynamo)
+        import torchvision.models  # here, not at the top: importing it loads torch._dynamo
 
         source = getattr(torchvision.models, spec.builder)(weights=None)
         self.feature_info: List[Dict[str, int | str]] = []

@@ -45,10 +45,9 @@ class SemanticBlock(nn.Module):
 
     exactly in real arithmetic: each higher skip is reduced at its own, coarser resolution and
     only the ``out_channels``-wide result is upsampled, instead of upsampling and concatenating
-    up to 1408 channels at the skip's resolution (at level 1, 369 MB per 256x256 image): the
-    release network runs 1.5x faster on a 2-core CPU (docs/cdinet.md, "Semantic-block reduction order"). Only the float
-    summation order differs: logits within 4.1e-6 of the concatenation at 256x256 with the
-    keyed weights (tests/test_models.py checks the authors' logits).
+    up to 1408 channels at the skip's resolution (docs/cdinet.md, "Architecture"; the speed in
+    docs/performance.md). Only the float summation order differs (tests/test_models.py checks the
+    logits against the authors').
     """
 
     def __init__(self, in_channels: int, out_channels: int):

@@ -24,9 +24,9 @@ from .variant import ModelVariant
 
 DECODER_WIDTHS = (64, 128, 256, 512, 512)  # VGG16's five levels, which the DDR decoder takes
 
-# What the faster CPU backends cost and save, measured for CDINet on VGG16 on 2 cores
-# (docs/performance.md, "The Winograd backend"; the rule: inference.backends.choose_backend).
-# onnxruntime is left out: slower than the Winograd form, it would never be chosen.
+# Each CPU backend's set-up and saving per 256x256 image over PyTorch, in seconds, for the VGG16
+# streams (the figures of docs/performance.md, "Inference, CDINet"; the rule:
+# inference.backends.choose_backend). onnxruntime is left out: it saves less than the Winograd form.
 CPU_BACKEND_COSTS = {"winograd": {"setup_seconds": 1.5, "saving_per_image_256": 0.35}}
 
 
@@ -66,7 +66,7 @@ class CDINet(nn.Module):
         self.first_stride = self.rgb_backbone.feature_info[0]["reduction"]
         # The release's pixel path (the default InputSpec), at this backbone's deepest stride.
         self.input_spec = InputSpec(multiple=self.rgb_backbone.spec.input_multiple)
-        # Measured on the VGG16 streams only.
+        # The costs are the VGG16 streams' only; other backbones run PyTorch under auto.
         self.cpu_backend_costs = CPU_BACKEND_COSTS if backbone == "vgg16" else None
         for level in (1, 2):
             self.add_module(f"rde{level}" if variant.rde else f"fuse{level}",

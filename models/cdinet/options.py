@@ -29,8 +29,8 @@ class CDINetOptions(Section):
 
     @classmethod
     def coerce(cls, values: Any, where: str) -> Any:
-        # Configs of ours written before the backbone could be chosen hold the VGG16 streams'
-        # weights as a string in model.backbone.
+        # A string in model.backbone (a config without backbone names) is the VGG16 streams'
+        # start weights.
         if isinstance(values, dict) and isinstance(values.get("backbone"), str):
             return {**values, "backbone": {"name": "vgg16", "weights": values["backbone"]}}
         return values
