@@ -112,9 +112,9 @@ class RGBDSODDataset(Dataset):
         self.mirror = mirror
         self.samples: list[Sample] = []
         self.skipped: list[BadSample] = []
-        for source in self.sources:
+        for index, source in enumerate(self.sources):
             samples, bad = pair_samples(scan_source(source, require_gt=load_gt))
-            self.samples += samples
+            self.samples += [dataclasses.replace(sample, source=index) for sample in samples]
             self.skipped += bad
         if self.skipped and not skip_bad:
             raise DatasetError(bad_samples_message(self.skipped) + f"; {skip_option} skips them, "
@@ -127,9 +127,15 @@ class RGBDSODDataset(Dataset):
             roots = ", ".join(str(s.root) for s in self.sources)
             raise DatasetError(f"{roots}: no usable samples")
 
-    def set_invert_depth(self, invert: bool) -> None:
-        """Invert (or stop inverting) the depth of every sample (test.py's per-dataset decision)."""
-        self.samples = [dataclasses.replace(sample, invert_depth=invert) for sample in self.samples]
+    def samples_of(self, source: int) -> list[Sample]:
+        """The samples of ``self.sources[source]``."""
+        return [sample for sample in self.samples if sample.source == source]
+
+    def set_invert_depth(self, invert: bool, source: int | None = None) -> None:
+        """Invert (or stop inverting) the depth of the samples of ``self.sources[source]`` (None:
+        of every sample): the per-source decision of ``datasets.polarity``."""
+        self.samples = [dataclasses.replace(sample, invert_depth=invert) if source in (None, sample.source)
+                        else sample for sample in self.samples]
 
     def _drop_unloadable(self) -> None:
         """Read every sample once; move those that fail into ``self.skipped``."""

@@ -53,7 +53,8 @@ def as_source(source: SourceLike) -> DatasetSource:
 
 @dataclass(frozen=True)
 class Sample:
-    """One paired RGB-D sample: file paths (str) plus what the loader needs to read it."""
+    """One paired RGB-D sample: file paths (str) plus what the loader needs to read it;
+    ``source``: the index of its source in an ``RGBDSODDataset``'s ``sources``."""
 
     dataset: str
     name: str
@@ -61,6 +62,7 @@ class Sample:
     depth: str
     gt: Union[str, None]
     invert_depth: bool
+    source: int = 0
 
 
 @dataclass(frozen=True)

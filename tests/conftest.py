@@ -1,4 +1,6 @@
-"""Shared pytest fixtures and paths.
+"""Pytest fixtures and hooks only: the helpers and paths the test modules share live in
+tests/helpers.py, imported from there (a test module imports neither conftest.py nor another
+test module).
 
 Every file the suite reads ships in ``tests/fixtures`` (provenance in its SOURCES.md), so a
 clone runs every test with nothing beside it.
@@ -10,15 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from tests.helpers import (  # noqa: F401  (paths and helpers the test modules import from here too)
-    FIXTURES,
-    PROJECT_ROOT,
-    RELEASE_MAPS,
-    RGBD,
-    load_test_script,
-    run_test_py,
-)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +36,6 @@ def small_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("w") / "w.pth"
     torch.save(weights_export(CDINet().state_dict(), {"data": {"augment": {"size": 64}}}), path)
     return path
-
 
 
 @pytest.fixture

@@ -16,8 +16,10 @@ from torch.utils.data import default_collate
 import train
 from datasets.synthetic import generate
 from models import build_from_config, load_config
-from tests.test_preemption import signalling_script, torchrun
+from tests.helpers import signalling_script, torchrun
+from training.data import build_datasets
 from utils.checkpoint import list_checkpoints
+from utils.errors import TrainingError
 from utils.runtime import ResumableSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +120,7 @@ def plain_adam(run_dir, batches, summed=False):
     config = load_config(run_dir / "config.yaml")
     model = build_from_config(config["model"], pretrained=False)
     model.load_state_dict(torch.load(run_dir / "weights_init.pth", weights_only=True)["model"])
-    train_set = train.build_datasets(config, announce=False)[0]
+    train_set = build_datasets(config, announce=False)[0]
     optim = config["optim"]
     optimizer = torch.optim.Adam(model.parameters(), lr=optim["lr"], betas=tuple(optim["betas"]),
                                  weight_decay=optim["weight_decay"])
@@ -140,7 +142,7 @@ def test_four_batches_of_one_make_one_step_of_a_batch_of_four(data_root, tmp_pat
     assert train.main(args_of(data_root, run_dir, "train.accumulate=4", "train.epochs=1",
                               "log.save_init=true")) == 0
     config = load_config(run_dir / "config.yaml")
-    sampler = ResumableSampler(train.build_datasets(config, announce=False)[0], 1, 0, seed=config["train"]["seed"])
+    sampler = ResumableSampler(build_datasets(config, announce=False)[0], 1, 0, seed=config["train"]["seed"])
     sampler.set_epoch(1)
     order = list(sampler)
     trained = final_weights(run_dir)
@@ -199,7 +201,7 @@ def test_torchrun_ranks_keep_their_own_sums_through_a_stop(data_root, tiny_model
     state, grads = saved(list_checkpoints(run_dir)[-1])
     assert state == (1, 1, 1, 2) and len(grads) == 2
     assert any(not torch.equal(grads[0][k], grads[1][k]) for k in grads[0])  # each rank's own
-    with pytest.raises(train.TrainingError, match="by 2 process.*resume it with 2"):
+    with pytest.raises(TrainingError, match="by 2 process.*resume it with 2"):
         train.main(train.get_args_parser().parse_args(["--resume", str(run_dir)]))
     status, stderr = torchrun([str(ROOT / "train.py"), "--resume", str(run_dir)], env)
     assert status == 0, stderr[-2000:]

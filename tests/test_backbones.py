@@ -1,7 +1,7 @@
 """Backbones other than the release's VGG16 (model.backbone.name): stages equal torchvision's own
 forward, ImageNet weights load as VGG16's do (cache, path, one error offline), every switch
-combination builds, runs at two sizes and has the parameter count written here; training,
-saving, reloading, train.py/test.py/torch.hub with a backbone."""
+combination builds, runs at two sizes and has the parameter count written in tests/helpers.py;
+training, saving, reloading, train.py/test.py/torch.hub with a backbone."""
 from __future__ import annotations
 
 import itertools
@@ -16,28 +16,20 @@ import torchvision
 import train
 from models import InputShapeError, WeightsError, config_from_dict, load_config, load_weights
 from models.cdinet import CDINet, ModelVariant, describe_model
-from tests.conftest import FIXTURES
-from tests.helpers import new_cdinet
-from tests.test_variants import VARIANTS, expected_parameters, train_steps
+from tests.helpers import (
+    FIXTURES,
+    NATIVE_WIDTHS,
+    VARIANTS,
+    backbone_parameters,
+    expected_parameters,
+    new_cdinet,
+    torchvision_model,
+    train_steps,
+)
 from utils.checkpoint import weights_export
 from utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-# Level widths from the papers' architecture tables (ResNet-50: stem 64, conv2_x..conv5_x 256..2048;
-# MobileNetV2: the 16, 24, 32, 96 and 320-channel bottleneck groups).
-NATIVE_WIDTHS = {"resnet50": (64, 256, 512, 1024, 2048), "mobilenet_v2": (16, 24, 32, 96, 320)}
-# What each backbone leaves out of torchvision's classifier: the head (and MobileNetV2's last 1x1 conv).
-UNUSED = {"resnet50": ("fc.",), "mobilenet_v2": ("classifier.", "features.18.")}
-
-
-def torchvision_model(name: str, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = getattr(torchvision.models, name)()
-    for module in model.modules():  # non-trivial BatchNorm statistics, so that buffers are checked too
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
-    return model.eval()
 
 
 def torchvision_levels(model: torch.nn.Module, name: str, x: torch.Tensor) -> list[torch.Tensor]:
@@ -54,10 +46,6 @@ def torchvision_levels(model: torch.nn.Module, name: str, x: torch.Tensor) -> li
         levels.append(x)
         start = end
     return levels
-
-
-def backbone_parameters(name: str) -> int:
-    return sum(p.numel() for key, p in torchvision_model(name).named_parameters() if not key.startswith(UNUSED[name]))
 
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])

@@ -20,8 +20,7 @@ from inference import Predictor
 from inference.backends import Job, choose_backend
 from models import create_model, list_models, load_weights
 from models.losses import LOSSES, compute_loss
-from tests.conftest import FIXTURES, load_test_script
-from tests.helpers import assert_maps_match
+from tests.helpers import FIXTURES, assert_maps_match, load_test_script
 from tests.keyed_weights import BBSNET_KEYS, bbsnet_official_state_dict, official_shapes
 from utils.config import LossConfig
 from utils.errors import InputShapeError, WeightsError

@@ -19,7 +19,7 @@ from PIL import Image, ImageEnhance
 from datasets import RGBDSODDataset, build_train_transform
 from datasets.transforms import centre_crop, draw_colour, draw_crop, draw_pepper, enhance_colour, op_rng, pepper
 from models.spec import InputSpec
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.config import AugmentConfig
 from utils.errors import ConfigError
 

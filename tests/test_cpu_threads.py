@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from utils.runtime import make_loader
 
 # Records OMP_WAIT_POLICY at the moment torch is first imported, then imports the entry point.

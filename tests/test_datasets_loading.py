@@ -12,8 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets import DatasetSource, RGBDSODDataset, build_test_transform
-from tests.conftest import FIXTURES
-from tests.helpers import unnormalise
+from tests.helpers import FIXTURES, unnormalise
 from utils.cli import one_line
 from utils.errors import DatasetError
 from utils.images import read_depth_raw, read_gt, read_rgb, scale_depth

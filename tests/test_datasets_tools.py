@@ -12,7 +12,7 @@ import pytest
 
 from bench import loader as bench_loader
 from datasets import RGBDSODDataset, build_test_transform, check, synthetic
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.errors import DatasetError
 from utils.layout import list_datasets
 

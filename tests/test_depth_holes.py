@@ -16,7 +16,7 @@ from datasets import DatasetSource, RGBDSODDataset, build_test_transform
 from datasets.check import main as check_main
 from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import HOLE_SHARE, DepthHoles, Polarity, decide, measure_polarity
-from tests.conftest import RGBD, load_test_script, run_test_py
+from tests.helpers import RGBD, load_test_script, run_test_py
 from utils.config import PreprocessConfig
 from utils.images import depth_holes, fill_holes_far
 
@@ -214,18 +214,19 @@ def test_test_py_warns_names_the_option_and_records(small_checkpoint, kinect_roo
 
 
 def test_train_py_says_what_auto_decided(kinect_root, capsys):
-    import train
+    from training.data import decide_depth
 
-    source = DatasetSource(kinect_root / "DES", invert_depth="auto")
-    decisions = train.decide_depth([source], True, "CDINet", "bright", "keep")
+    dataset = RGBDSODDataset(DatasetSource(kinect_root / "DES", invert_depth="auto"), transform=None)
+    decisions = decide_depth(dataset, True, "CDINet", "bright", "keep")
     err = capsys.readouterr().err.splitlines()
     lines = [line for line in err if "invert_depth auto" in line]
     assert len(lines) == 1 and lines[0].startswith(f"note: data.train.0 ({kinect_root / 'DES'}): invert_depth auto: "
                                                     "depth near = dark (") and lines[0].endswith(": inverted")
-    assert source.invert_depth is True and decisions["0"]["invert"] is True
+    assert [sample.invert_depth for sample in dataset.samples] == [True] * len(STEMS)
+    assert decisions["0"]["invert"] is True
     # Inverted, the holes become the nearest points: train.py says so as test.py does, naming its key.
     holes = [line for line in err if "depth has holes" in line]
     assert len(holes) == 1 and "data.preprocess.depth_holes: far" in holes[0]
-    source = DatasetSource(kinect_root / "DES", invert_depth="auto")
-    train.decide_depth([source], True, "CDINet", "bright", "far")
+    decide_depth(RGBDSODDataset(DatasetSource(kinect_root / "DES", invert_depth="auto"), transform=None),
+                 True, "CDINet", "bright", "far")
     assert "depth has holes" not in capsys.readouterr().err

@@ -14,7 +14,7 @@ from PIL import Image
 from datasets import DatasetSource
 from datasets.pairing import pair_samples, scan_source
 from datasets.polarity import BRIGHT, DARK, Polarity, measure_polarity, spread
-from tests.conftest import RGBD, load_test_script, run_test_py
+from tests.helpers import RGBD, load_test_script, run_test_py
 
 test_script = load_test_script()
 

@@ -5,30 +5,13 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from eval import METRIC_KEYS, SODEvaluator, evaluate_folders, format_table
 from eval.cli import main
+from tests.helpers import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_dataset(tmp_path: Path, n: int = 6, gt_folder: str = "GT", methods=("A", "B"), seed=0):
-    """ROOT/DS/<gt_folder>/*.png and <method>/DS/*.png; returns (data_root, {method: folder})."""
-    rng = np.random.default_rng(seed)
-    data = tmp_path / "data"
-    (data / "DS" / gt_folder).mkdir(parents=True)
-    folders = {m: tmp_path / "maps" / m for m in methods}
-    for folder in folders.values():
-        (folder / "DS").mkdir(parents=True)
-    for i in range(n):
-        h, w = rng.integers(20, 50, 2)
-        gt = (rng.random((h, w)) < 0.3).astype(np.uint8) * 255
-        cv2.imwrite(str(data / "DS" / gt_folder / f"im{i}.png"), gt)
-        for folder in folders.values():
-            cv2.imwrite(str(folder / "DS" / f"im{i}.png"), rng.integers(0, 256, (h, w), dtype=np.uint8))
-    return data, folders
 
 
 def test_outputs_and_json_shape(tmp_path):

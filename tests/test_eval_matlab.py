@@ -12,10 +12,7 @@ import pytest
 
 from eval import SODEvaluator, evaluate_folders
 from eval.protocol import matlab_thresholds, round_centroid
-from tests.conftest import FIXTURES
-
-MAT_KEYS = {"Sm": "Sm", "wFm": "wFm", "MAE": "mae", "adpFm": "adpFm", "meanFm": "meanFm",
-            "maxFm": "maxFm", "adpEm": "adpEm", "meanEm": "meanEm", "maxEm": "maxEm"}
+from tests.helpers import FIXTURES, MAT_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import py_sod_metrics  # the reference implementation (requirements-dev.txt)
 import pytest
 
 from eval import METRIC_KEYS, SODEvaluator, evaluate_folders
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 TOL = 1e-6
 

@@ -11,7 +11,7 @@ import py_sod_metrics  # the reference S-measure (requirements-dev.txt)
 import pytest
 
 from eval.qualitative import GAP, fit_tile, main, pick_rows, qualitative_figure, read_depth
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES, locate, read_png
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 96  # cell height: small figures keep the tests fast
@@ -48,18 +48,6 @@ def reference_ranking(data_root: Path, folder: Path) -> list[str]:
         scores[gt_path.stem] = float(sm.get_results()["sm"])
     assert len(set(scores.values())) == len(scores)  # no ties: the order is well defined
     return sorted(scores, key=scores.get, reverse=True)
-
-
-def read_png(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def locate(figure: np.ndarray, tile: np.ndarray) -> tuple[int, int, float]:
-    """``(x, y, error)``: where ``tile`` fits ``figure`` best, and the mean absolute difference there."""
-    scores = cv2.matchTemplate(figure, tile, cv2.TM_SQDIFF)
-    x, y = cv2.minMaxLoc(scores)[2]
-    h, w = tile.shape[:2]
-    return x, y, float(np.abs(figure[y:y + h, x:x + w].astype(int) - tile).mean())
 
 
 def gt_tile(data_root: Path, stem: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from eval import METRIC_KEYS
 from eval.bootstrap import MIN_IMAGES_FOR_VERDICT
 from eval.cli import main
 from eval.report import latex_table, markdown_table
-from tests.test_eval_stats import SPLITS, make_methods
+from tests.helpers import SPLITS, make_methods
 
 ODD = "B_x&y %1 #2"  # a method label with LaTeX's special characters
 PAPER_METRICS = ["Sm", "maxFm", "maxEm", "MAE"]

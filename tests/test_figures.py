@@ -17,7 +17,7 @@ from eval import evaluate_folders, plots
 from eval.cli import main as eval_main
 from eval.plots import CurveLimits, curve_figure, import_matplotlib, plot_curves
 from eval.report import latex_table, markdown_table
-from tests.test_eval_cli import make_dataset
+from tests.helpers import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 N_METHODS = 12

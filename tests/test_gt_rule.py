@@ -19,9 +19,7 @@ from datasets import RGBDSODDataset, build_test_transform, check
 from eval import METRIC_KEYS, SODEvaluator, evaluate_folders
 from eval.cli import main as eval_main
 from eval.qualitative import GAP, fit_tile, qualitative_figure
-from tests.conftest import FIXTURES
-from tests.test_eval_matlab import MAT_KEYS
-from tests.test_eval_qualitative import locate, read_png
+from tests.helpers import FIXTURES, MAT_KEYS, locate, read_png
 
 DES = FIXTURES / "rgbd" / "DES"
 JLDCF = FIXTURES / "maps" / "JL-DCF"

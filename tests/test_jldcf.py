@@ -26,8 +26,7 @@ from inference import Predictor
 from models import create_model, get_entry, load_config, model_from_checkpoint
 from models.jldcf import JLDCF, init_backbone
 from models.losses import compute_loss
-from tests.conftest import FIXTURES, load_test_script
-from tests.helpers import assert_maps_match
+from tests.helpers import FIXTURES, assert_maps_match, load_test_script
 from tests.keyed_weights import keyed_state_dict_bn, official_shapes
 from utils.config import AugmentConfig, PreprocessConfig
 from utils.errors import InputShapeError, WeightsError

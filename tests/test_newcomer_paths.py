@@ -16,7 +16,7 @@ import torch
 from eval import evaluate_folders
 from models import load_config
 from models.cdinet import CDINet
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.cli import run_cli
 from utils.errors import ConfigError, EvalError
 

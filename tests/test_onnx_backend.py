@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from models.cdinet import CDINet, ModelVariant
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.checkpoint import weights_export
 from utils.errors import ConfigError
 

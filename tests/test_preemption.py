@@ -6,7 +6,6 @@ handler path is the one a scheduler's signal takes, at a known step."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,13 @@ import pytest
 import torch
 
 import train
+import training.session
 from datasets.synthetic import generate
 from models import WeightsError
+from tests.helpers import signalling_script, torchrun
+from training.run_folder import run_files
 from utils.checkpoint import list_checkpoints
+from utils.errors import TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["data.augment.size=32", "train.batch_size=4", "train.amp=none", "train.channels_last=false",
@@ -89,29 +92,6 @@ def test_a_signal_finishes_the_step_saves_and_names_the_resume_command(data_root
     assert signal.getsignal(signal.SIGTERM) is before  # the handlers live as long as the training
 
 
-SIGNALLING = """
-import os, signal, sys
-sys.path.insert(0, {root!r})
-import train
-from utils.cli import run_cli
-real_loss, calls = train.compute_loss, [0]
-def loss(outputs, gt, config):
-    calls[0] += 1
-    if calls[0] == {step} and os.environ.get("RANK", "0") == "0":
-        {send}
-    return real_loss(outputs, gt, config)
-train.compute_loss = loss
-sys.exit(run_cli(train.get_args_parser(), train.main))
-"""
-
-
-def signalling_script(folder, step, send):
-    """train.py's command line, with ``send`` (Python) run inside step ``step`` on rank 0."""
-    script = folder / "train_signalled.py"
-    script.write_text(SIGNALLING.format(root=str(ROOT), step=step, send=send))
-    return script
-
-
 def test_sigterm_to_the_process_group_spares_the_data_workers(data_root, tmp_path):
     """A scheduler signals every process of the job: the DataLoader workers must not die of it
     (PyTorch's would, ending the run with an error); the main process stops the run."""
@@ -132,7 +112,7 @@ def test_a_preempted_folder_is_refused_for_a_new_run(data_root, tmp_path, monkey
     at_step(monkeypatch, 1, lambda: os.kill(os.getpid(), signal.SIGTERM))
     assert train.main(args_of(data_root, run_dir, "log.save_init=true")) == 75
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    with pytest.raises(train.TrainingError) as info:
+    with pytest.raises(TrainingError) as info:
         train.main(args_of(data_root, run_dir))
     message = str(info.value)
     events_file = next((run_dir / "tensorboard").glob("events.out.tfevents.*")).name
@@ -148,11 +128,11 @@ def test_a_folder_of_run_files_without_checkpoint_is_named(data_root, tmp_path):
     (run_dir / "tensorboard").mkdir(parents=True)
     for name in ("best.pth", "log.jsonl", "weights_init.pth", "tensorboard/events.out.tfevents.1.host.2.0"):
         (run_dir / name).write_bytes(b"x")
-    with pytest.raises(train.TrainingError) as info:
+    with pytest.raises(TrainingError) as info:
         train.main(resume_args(run_dir))
     assert "no checkpoint (ckpt_e*_s*.pth) in" in str(info.value)
     assert "best.pth, log.jsonl, tensorboard/events.out.tfevents.1.host.2.0, weights_init.pth" in str(info.value)
-    with pytest.raises(train.TrainingError) as info:
+    with pytest.raises(TrainingError) as info:
         train.main(args_of(data_root, run_dir))
     assert "already holds a run (best.pth, log.jsonl, tensorboard/events.out.tfevents" in str(info.value)
     assert "no checkpoint (ckpt_e*_s*.pth) to --resume from" in str(info.value)
@@ -160,7 +140,7 @@ def test_a_folder_of_run_files_without_checkpoint_is_named(data_root, tmp_path):
     (run_dir / "config.yaml").write_text("a run that never started\n")  # not a run file
     for name in ("best.pth", "log.jsonl", "weights_init.pth", "tensorboard/events.out.tfevents.1.host.2.0"):
         (run_dir / name).unlink()
-    assert train.run_files(run_dir) == []
+    assert run_files(run_dir) == []
 
 
 def test_a_file_unreadable_mid_epoch_keeps_the_done_steps(tmp_path, monkeypatch):
@@ -172,7 +152,7 @@ def test_a_file_unreadable_mid_epoch_keeps_the_done_steps(tmp_path, monkeypatch)
             path.write_bytes(path.read_bytes()[:40])
 
     at_step(monkeypatch, 1, truncate_every_rgb)
-    with pytest.raises(train.TrainingError) as info:
+    with pytest.raises(TrainingError) as info:
         train.main(args_of(data, run_dir, "train.epochs=1"))
     message = str(info.value)
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_e001_s0000001.pth"]
@@ -188,7 +168,7 @@ def test_time_based_checkpoint_follows_the_clock_not_the_speed(data_root, tmp_pa
     """The clock jumps 31 minutes during step 1: one checkpoint before step 2, none after (the
     timer restarts), then the last epoch's; epochs every 1000 add none."""
     now = {"t": 1000.0}
-    monkeypatch.setattr(train, "clock", lambda: now["t"])
+    monkeypatch.setattr(training.session, "clock", lambda: now["t"])
     at_step(monkeypatch, 1, lambda: now.update(t=now["t"] + 31 * 60))
     run_dir = tmp_path / "run"
     assert train.main(args_of(data_root, run_dir, "checkpoint.every=1000", "checkpoint.every_minutes=30")) == 0
@@ -240,24 +220,6 @@ def test_sigterm_then_resume_gives_identical_weights(data_root, tmp_path, monkey
         return [r["loss"] for r in records if "epoch" in r]
 
     assert epoch_losses(run_dir) == epoch_losses(straight)
-
-
-def torchrun(script_args, env_extra=None, timeout=300):
-    """``torchrun --nproc_per_node=2`` on CPU (gloo); returns (status, stderr)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-            f"--master_port={port}", *script_args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    launcher = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-    try:
-        _, stderr = launcher.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(launcher.pid, signal.SIGKILL)
-        raise
-    return launcher.returncode, stderr
 
 
 def train_argv(script, data_root, run_dir):

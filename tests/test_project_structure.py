@@ -1,6 +1,7 @@
 """Project-wide rules that code review alone would let slip: one image reader, one folder-name
 list, one CLI guard, one error hierarchy, one atomic writer, one layout module, torch-free
-evaluation, benchmarks free of test modules, a self-contained clone, collision-free seeds."""
+evaluation, benchmarks free of test modules, test modules sharing helpers through tests/helpers.py
+alone, a self-contained clone, collision-free seeds."""
 from __future__ import annotations
 
 import ast
@@ -8,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from utils.errors import CDINetError, ConfigError, DatasetError, EvalError, InputShapeError, WeightsError
+from utils.errors import CDINetError, ConfigError, DatasetError, EvalError, InputShapeError, TrainingError, WeightsError
 from utils.runtime import derive_seed
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("datasets", "eval", "inference", "models", "utils", "bench")
+PACKAGES = ("datasets", "eval", "inference", "models", "training", "utils", "bench")
 SOURCES = sorted(p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")) \
     + [ROOT / "train.py", ROOT / "test.py"]
 
@@ -55,12 +56,11 @@ def test_every_entry_point_uses_the_one_cli_guard():
 
 
 def test_errors_share_one_base():
-    for error in (ConfigError, DatasetError, EvalError, WeightsError, InputShapeError):
+    for error in (ConfigError, DatasetError, EvalError, WeightsError, InputShapeError, TrainingError):
         assert issubclass(error, CDINetError)
     import test as test_script
-    import train
 
-    assert issubclass(train.TrainingError, CDINetError) and issubclass(test_script.TestError, CDINetError)
+    assert issubclass(test_script.TestError, CDINetError)
 
 
 def test_eval_command_does_not_import_torch():
@@ -215,6 +215,23 @@ def test_the_library_imports_no_test_module_and_benchmarks_only_the_reference_co
     outside = {m for m in set().union(*found.values())
                if not any(m == name or m.startswith(name + ".") for name in REFERENCE_MODULES)}
     assert outside == set()
+
+
+# Imports that the owners of these files have yet to point at tests.helpers (issue 29 item 4):
+# (importing file, imported test module). Empty it when they do; add nothing to it.
+def test_test_modules_share_helpers_through_tests_helpers_only():
+    """No module of tests/ imports a test module (tests/test_*.py) or tests/conftest.py, in any
+    form (``from tests.test_x import``, ``import tests.conftest``, ``from tests import test_x``,
+    ``from .conftest import``): what several test modules share lives in tests/helpers.py, and
+    conftest.py holds fixtures and hooks for pytest alone."""
+    found = set()
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for name in imported_dotted(path):
+            target = module_file(name)
+            if target is not None and target.parent == ROOT / "tests" and target != path \
+                    and (target.name == "conftest.py" or target.name.startswith("test_")):
+                found.add((path.relative_to(ROOT).as_posix(), target.relative_to(ROOT).as_posix()))
+    assert found == set()
 
 
 def test_files_and_folders_are_written_atomically_in_one_module():

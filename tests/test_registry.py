@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from models import InputSpec, create_model, get_entry, list_models, load_config, register_model
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from utils.errors import ConfigError, WeightsError
 
 CONFIGS = PROJECT_ROOT / "configs"

@@ -17,7 +17,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from datasets import DatasetSource, RGBDSODDataset, build_test_transform, build_train_transform
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.config import AugmentConfig, PreprocessConfig
 
 DES = FIXTURES / "rgbd" / "DES"

@@ -15,7 +15,7 @@ import torch
 
 from models import load_weights
 from models.cdinet import CDINet
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from utils.checkpoint import weights_export
 from utils.files import atomic_folder, atomic_write, atomic_write_bytes
 from utils.images import encode_png

@@ -14,13 +14,17 @@ import pytest
 import torch
 
 import train
+import training.validation
 from datasets.synthetic import generate
 from eval import SODEvaluator
 from models import WeightsError, load_config, load_weights
 from models.cdinet import CDINet
 from tests.keyed_weights import keyed_official_state_dict
+from training.data import build_datasets
+from training.optim import build_optimizer
+from training.run_folder import resolve_run
 from utils.checkpoint import atomic_save, list_checkpoints
-from utils.errors import ConfigError
+from utils.errors import ConfigError, NonFiniteLoss, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +87,7 @@ def test_short_run_writes_outputs(data_root, tmp_path, monkeypatch):
     on the maps the validation scored (its two images, each epoch), and best.pth is the best epoch's."""
     run_dir = tmp_path / "run"
     RecordingEvaluator.runs = []
-    monkeypatch.setattr(train, "SODEvaluator", RecordingEvaluator)
+    monkeypatch.setattr(training.validation, "SODEvaluator", RecordingEvaluator)
     # MobileNetV2 streams: a quarter of VGG16's checkpoint bytes; what is written does not depend on the backbone
     assert train.main(tiny_args(data_root, run_dir, "train.epochs=2", "model.backbone.name=mobilenet_v2")) == 0
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_e001_s0000002.pth", "ckpt_e002_s0000004.pth"]
@@ -99,7 +103,7 @@ def test_short_run_writes_outputs(data_root, tmp_path, monkeypatch):
     best = torch.load(run_dir / "best.pth", weights_only=True)
     assert best["epoch"] in (1, 2) and best["val"]["Sm"] == max(l["val"]["Sm"] for l in lines[:2])
     # A second start on the same folder without --resume must not clobber it.
-    with pytest.raises(train.TrainingError, match="already holds a run"):
+    with pytest.raises(TrainingError, match="already holds a run"):
         train.main(tiny_args(data_root, run_dir, "train.epochs=2"))
 
 
@@ -110,7 +114,7 @@ def test_resume_gives_identical_weights(data_root, tmp_path):
     assert train.main(tiny_args(data_root, split, "train.epochs=1")) == 0
     resumed = tiny_args(data_root, split, "train.epochs=2")  # extends the run: a change
     resumed.resume = "latest"
-    with pytest.raises(train.TrainingError, match="--set data.root=.* would change it: add --allow-changes"):
+    with pytest.raises(TrainingError, match="--set data.root=.* would change it: add --allow-changes"):
         train.main(resumed)
     resumed.allow_changes = True
     assert train.main(resumed) == 0
@@ -169,7 +173,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, mo
     monkeypatch.setattr(train, "compute_loss", lambda outputs, gt, loss: (outputs * float("nan")).mean())
     resumed = tiny_args(data_root, run_dir, "train.epochs=2")
     resumed.resume, resumed.allow_changes = "latest", True
-    with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2, step 3"):
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2, step 3"):
         train.main(resumed)
     assert list_checkpoints(run_dir) == good
     assert torch.load(good[-1], weights_only=True)["state"]["step"] == 2
@@ -191,7 +195,7 @@ def test_missing_files_are_named_before_any_data_is_read(tmp_path):
     """A missing model.init or backbone file, or a --resume path that does not exist, is the
     first error, even when the data folder is missing too."""
     nowhere = tmp_path / "no_data"
-    with pytest.raises(train.TrainingError, match=r"--resume .*nonexistent: no such run folder or checkpoint file"):
+    with pytest.raises(TrainingError, match=r"--resume .*nonexistent: no such run folder or checkpoint file"):
         train.main(train.get_args_parser().parse_args(["--resume", str(tmp_path / "nonexistent")]))
     with pytest.raises(ConfigError, match=r"model.init: file not found: .*init.pth"):
         train.main(tiny_args(nowhere, tmp_path / "a", f"model.init={tmp_path / 'init.pth'}"))
@@ -231,13 +235,13 @@ def test_resume_continues_with_the_saved_config_not_another(finished_run):
     run_dir = finished_run
     args = train.get_args_parser().parse_args(["--config", str(ROOT / "configs" / "cdinet.yaml"),
                                                "--resume", str(list_checkpoints(run_dir)[-1])])
-    config, path, checkpoint = train.resolve_run(args)
+    config, path, checkpoint = resolve_run(args)
     assert path == list_checkpoints(run_dir)[-1] and checkpoint["state"]["epochs_done"] == 1
     assert config["optim"]["lr"] == 5e-4 and config["data"]["augment"]["size"] == 32
     assert config["model"]["backbone"]["weights"] == "none"  # demo.yaml's, not cdinet.yaml's imagenet
     args = train.get_args_parser().parse_args(["--resume", str(run_dir), "--set", "optim.lr=1e-3",
                                                "--allow-changes"])
-    assert train.resolve_run(args)[0]["optim"]["lr"] == 1e-3
+    assert resolve_run(args)[0]["optim"]["lr"] == 1e-3
 
 
 @pytest.mark.slow
@@ -286,7 +290,7 @@ def test_release_config_keeps_every_image_and_the_release_epochs(data_root, tmp_
 
 def test_lr_schedule_follows_release():
     config = load_config(ROOT / "configs" / "cdinet.yaml")
-    optimizer, scheduler = train.build_optimizer(torch.nn.Linear(1, 1), config, world_size=1)
+    optimizer, scheduler = build_optimizer(torch.nn.Linear(1, 1), config, world_size=1)
     lrs = {}
     for epoch in range(1, 121):  # epochs counted from 1, as the release
         lrs[epoch] = optimizer.param_groups[0]["lr"]
@@ -342,3 +346,23 @@ def test_torchrun_two_ranks_stay_identical(data_root, tmp_path):
     saved = final_weights(run_dir)
     assert rank0[0] == pytest.approx(sum(v.double().sum().item() for k, v in saved.items()
                                          if not k.endswith("num_batches_tracked")), rel=1e-12)
+
+
+def test_each_training_folder_is_listed_once(data_root, monkeypatch):
+    """The dataset and the depth-polarity decision share one scan of each source: assembling the
+    training data lists every folder of the data root once (``Path.iterdir`` counted here)."""
+    from collections import Counter
+
+    listed, real_iterdir = Counter(), Path.iterdir
+
+    def counting_iterdir(self):
+        listed[self.resolve()] += 1
+        return real_iterdir(self)
+
+    config = load_config(ROOT / "configs" / "demo.yaml", [f"data.root={data_root}", "data.val_fraction=0.2"])
+    monkeypatch.setattr(Path, "iterdir", counting_iterdir)
+    train_set, val_set, depth = build_datasets(config, announce=False)
+    monkeypatch.undo()
+    assert len(train_set) + len(val_set) == 10 and set(depth) == {"0"}
+    under_root = {path: count for path, count in listed.items() if path.is_relative_to(Path(data_root).resolve())}
+    assert {path.name for path in under_root} >= {"RGB", "depth", "GT"} and set(under_root.values()) == {1}, listed

@@ -1,5 +1,5 @@
 """Ablation switches (model.modules): every combination builds, runs, trains, saves and reloads;
-parameter counts equal a count written here from the layer shapes of docs/cdinet.md."""
+parameter counts equal a count from the layer shapes of docs/cdinet.md (tests/helpers.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,49 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from datasets import RGBDSODDataset, build_train_transform
 from datasets.synthetic import generate
 from models import WeightsError, load_config, load_weights
 from models.cdinet import CDINet, ModelVariant, describe_model
-from tests.conftest import FIXTURES
-from tests.helpers import new_cdinet
+from tests.helpers import FIXTURES, VARIANTS, expected_parameters, new_cdinet, train_steps
 from utils.checkpoint import weights_export
 from utils.config import AugmentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDTHS = (64, 128, 256, 512, 512)
-VARIANTS = [ModelVariant(rde, dse, ddr) for rde, dse, ddr in itertools.product([True, False], repeat=3)] \
-    + [ModelVariant(False, False, False, "add")]
-
-
-def conv(cin: int, cout: int, k: int, bias: bool = True) -> int:
-    return cin * cout * k * k + (cout if bias else 0)
-
-
-VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-               (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
-
-
-def expected_parameters(v: ModelVariant, widths=WIDTHS, backbone: int | None = None) -> int:
-    """Counted from the architecture's description (docs/cdinet.md), not from the implementation.
-    ``widths``/``backbone``: another backbone's level widths and parameters per stream; the
-    levels whose width is not VGG16's get a 1x1 adapter (bias) to it."""
-    total = 2 * (sum(conv(a, b, 3) for a, b in VGG16_CONVS) if backbone is None else backbone)
-    fuse = lambda c: conv(2 * c, c, 1) if v.fusion == "concat" else 0  # noqa: E731
-    rde = lambda c: conv(2 * c, c, 1) + conv(c, c, 3) + 2 * conv(1, 1, 7, bias=False)  # noqa: E731
-    dse = lambda c: 2 * conv(1, 1, 3, bias=False) + 2 * (c * (c // 4) + c // 4 + (c // 4) * c + c)  # noqa: E731
-    total += sum(rde(c) if v.rde else fuse(c) for c in widths[:2])
-    total += sum(dse(c) if v.dse else fuse(c) for c in widths[2:])
-    total += sum(conv(c, d, 1) for c, d in zip(widths, WIDTHS) if c != d)
-    total += conv(512, 512, 3)  # conv_mid
-    stacks = [(512, 512, 512, 512), (1024, 512, 512, 256), (512, 256, 256, 128), (256, 128, 64), (128, 64, 3)]
-    total += sum(conv(a, b, 3) for s in stacks for a, b in zip(s[:-1], s[1:])) + conv(3, 1, 3)
-    if v.ddr:
-        total += sum(conv(cin, cout, 1) + conv(cout, cout, 3)
-                     for cin, cout in ((512, 512), (1024, 256), (1280, 128), (1408, 64)))
-    return total
 
 
 def test_release_count_is_the_authors():
@@ -92,19 +59,6 @@ def batch(tmp_path_factory):
     dataset = RGBDSODDataset(root / "train", build_train_transform(AugmentConfig(size=32, flip=False, rotate_prob=0)))
     items = [dataset[i] for i in range(4)]
     return {k: torch.stack([item[k] for item in items]) for k in ("rgb", "depth", "gt")}
-
-
-def train_steps(model: torch.nn.Module, batch: dict, steps: int = 6) -> list[float]:
-    """Adam at the release's lr on one batch, BCE on logits; the losses."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    losses = []
-    for _ in range(steps):
-        loss = F.binary_cross_entropy_with_logits(model(batch["rgb"], batch["depth"]), batch["gt"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
 
 
 @pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-2], VARIANTS[-1]], ids=lambda v: v.describe())

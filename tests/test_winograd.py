@@ -17,7 +17,7 @@ from inference import Predictor
 from models import model_from_checkpoint
 from models.cdinet import CDINet
 from models.winograd import WinogradConv2d, convert_to_winograd, replace_convs
-from tests.conftest import FIXTURES, RELEASE_MAPS, load_test_script
+from tests.helpers import FIXTURES, RELEASE_MAPS, load_test_script
 
 test_script = load_test_script()
 # Max |Winograd fp32 - F.conv2d float64| relative to S = conv2d(|x|, |w|) + |b| (the size of the

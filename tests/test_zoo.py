@@ -15,10 +15,8 @@ from models.cdinet import ModelVariant
 from models.cdinet.decoder import SemanticBlock
 from models.registry import Check, Reported
 from models.summary import count_macs
-from tests.conftest import FIXTURES, PROJECT_ROOT
+from tests.helpers import FIXTURES, NATIVE_WIDTHS, PROJECT_ROOT, backbone_parameters, expected_parameters
 from tests.keyed_weights import BBSNET_KEYS, OFFICIAL_KEYS, official_shapes
-from tests.test_backbones import NATIVE_WIDTHS, backbone_parameters
-from tests.test_variants import expected_parameters
 from utils.errors import ConfigError
 
 JLDCF_KEYS = FIXTURES / "reference" / "jldcf" / "jldcf_official_keys.tsv"
@@ -94,7 +92,7 @@ def test_the_page_is_what_the_generator_makes_now():
 
 def test_parameter_counts_equal_independent_counts():
     """The releases' counts from the authors' key lists; CDINet's cards from the layer shapes
-    (tests/test_variants.py, tests/test_backbones.py)."""
+    (tests/helpers.py)."""
     counts = {key: row.parameters for key, row in rows().items()}
     assert counts["jldcf", "release"] == parameters_of_key_list(JLDCF_KEYS) == 143_517_490
     assert counts["bbsnet", "release"] == parameters_of_key_list(BBSNET_KEYS) == 49_769_177

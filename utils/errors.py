@@ -33,3 +33,11 @@ class WeightsError(CDINetError):
 
 class InputShapeError(CDINetError, ValueError):
     """Network inputs of the wrong shape (also a ValueError, as shape errors usually are)."""
+
+
+class TrainingError(CDINetError):
+    """A training run that cannot start or go on; the message says why and what to do."""
+
+
+class NonFiniteLoss(TrainingError):
+    """A loss of NaN or infinity: the weights are the problem, so the last good checkpoint is kept."""
