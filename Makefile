@@ -26,12 +26,15 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # The fast suite (at most 5 minutes on 2 cores; every check against an outside reference), and
-# the whole suite (CI: adds the tests marked slow). pytest prints the slowest tests.
+# the whole suite (CI: adds the tests marked slow), in TEST_WORKERS processes (pytest-xdist; 1:
+# one process). pytest prints the slowest tests.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
 
 test-all: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 demo: venv
 	@$(MAKE) --no-print-directory demo-pipeline

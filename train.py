@@ -5,7 +5,7 @@ Examples:
   python train.py --config configs/bbsnet.yaml --set data.root=/data/rgbd   # BBS-Net, its authors' recipe
   python train.py --config configs/cdinet_2185.yaml --set data.root=/data/rgbd
   python train.py --config configs/cdinet_val.yaml                 # + held-out validation, best.pth
-  python train.py --config configs/demo.yaml --device cpu           # synthetic data, a few minutes
+  python train.py --config configs/demo.yaml --device cpu           # synthetic data, on the CPU
   python train.py --config configs/cdinet.yaml --set train.amp=bf16 --set train.channels_last=true
   python train.py --config configs/cdinet.yaml --set model.init=CDINet.pth   # fine-tune the release
   python train.py --config configs/cdinet.yaml --print-config       # every key with its value, and stop

@@ -17,8 +17,8 @@ augmentations do not depend on worker count, batch order or where an interrupted
 resumed. Without it, each worker's transform draws from a stream seeded by
 ``torch.initial_seed()`` (see ``transforms.JointTransform``). The dataset and its transforms
 pickle for DataLoader workers. OpenCV's own threads
-are left as they are: calling ``cv2.setNumThreads`` in a forked worker deadlocked here
-(OpenCV 4.14, Linux), and the measured loader is fast enough without it (``bench/loader.py``).
+are left as they are: ``cv2.setNumThreads`` in a forked worker can deadlock; ``bench/loader.py``
+measures the loader.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class RGBDSODDataset(Dataset):
     Args:
         sources: a DatasetSource or a root path, or a sequence of them (concatenated).
         transform: ``transform(rgb, depth, gt, invert_depth) -> (rgb, depth, gt)`` tensors,
-            e.g. ``build_train_transform(AugmentConfig())`` or ``build_test_transform(256)``.
+            e.g. ``build_train_transform(AugmentConfig())`` or ``build_test_transform(spec.size)``.
         load_gt: every source must have a GT folder and every stem a GT file, and items carry
             ``gt`` (training, validation). If False (writing maps), GT folders are optional and
             may be incomplete: a GT file only sets the size its stem's map is written at.

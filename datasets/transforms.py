@@ -24,9 +24,8 @@ parameters for RGB, depth and GT. Targets of another size (DUT-RGBD's 256x256 de
 crop removes the same number of pixels from each in its own grid. Every draw of a sample comes
 from one seed, each op (every albumentations op, the crop, colour and pepper) from a stream of
 its own derived from it (:func:`op_rng`): the draws are independent, and turning one option on
-leaves the others' draws unchanged. (albumentations 2.x's ``Compose.set_random_seed`` hands its
-one seed to every op, which tied the draws together: the flip's choice fixed the tenth of the
-angle range, a flip with p 0.5 came exactly with a rotation with p <= 0.5.) Each op takes its parameters explicitly; the
+leaves the others' draws unchanged (albumentations 2.x's ``Compose.set_random_seed`` hands its
+one seed to every op, which would tie the ops' draws together). Each op takes its parameters explicitly; the
 ``draw_*`` functions draw them. The resize is Pillow's own ``Image.resize`` (what torchvision
 ``Resize`` calls for PIL images), and the tensor conversion is torchvision's arithmetic, so
 without augmentation a sample equals the release loaders' tensors exactly

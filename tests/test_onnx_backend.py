@@ -27,7 +27,7 @@ spec.loader.exec_module(test_script)
 
 def save_weights(path: Path, seed: int, backbone: str = "mobilenet_v2") -> Path:
     """A model of ours at 64x64 with seeded weights: MobileNetV2 runs fastest in PyTorch, VGG16
-    exports fastest to ONNX (13-16 s against MobileNetV2's 40 s: fewer operators to trace)."""
+    exports fastest to ONNX (fewer operators to trace)."""
     torch.manual_seed(seed)
     model = CDINet(ModelVariant(), backbone)
     for module in model.modules():  # BatchNorm statistics that are not the identity

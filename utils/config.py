@@ -100,7 +100,8 @@ class AugmentConfig(Section):
 
     Order: flip, crop, rotation, colour, pepper, resize (BBS-Net's; CDINet's has no crop, colour
     or pepper). size: side of the square training input (a multiple of the backbone's stride,
-    which the model checks). flip: ``three_way`` (none / horizontal / vertical, 1/3 each;
+    which the model checks); a config's default is the model's input size (``InputSpec.size``).
+    flip: ``three_way`` (none / horizontal / vertical, 1/3 each;
     CDINet), ``horizontal`` (probability 0.5; BBS-Net) or ``none``; ``true`` / ``false`` (older
     configs and checkpoints) read as ``three_way`` / ``none``. crop_border: a centred crop
     removing 1..crop_border pixels of width and, drawn apart, of height (BBS-Net: 30; 0: off).
@@ -131,7 +132,7 @@ class AugmentConfig(Section):
 
     @classmethod
     def coerce(cls, values: Any, where: str) -> Any:
-        # flip was a switch before it named a recipe: true was CDINet's three-way flip.
+        # flip: true / false in older configs and checkpoints (true: CDINet's three-way flip).
         if isinstance(values, dict) and isinstance(values.get("flip"), bool):
             return {**values, "flip": "three_way" if values["flip"] else "none"}
         return values
