@@ -18,7 +18,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from utils.cli import run_cli
+from utils.cli import first_few, run_cli
 from utils.errors import DatasetError
 from utils.images import GT_KINDS, apply_gt_rule, bit_depth, decode_gt, gt_kind, read_depth_raw, read_rgb
 from utils.layout import find_role_dirs
@@ -31,14 +31,6 @@ EXAMPLES = """examples:
   python -m datasets.check data/RGBD_for_test            (every dataset folder inside)
   python -m datasets.check data/test/NJU2K data/test/NLPR data/test/DES
 """
-SHOWN = 5  # names listed per problem
-
-
-def _names(items: Sequence[str]) -> str:
-    more = f" (and {len(items) - SHOWN} more)" if len(items) > SHOWN else ""
-    return ", ".join(items[:SHOWN]) + more
-
-
 @dataclass
 class Audit:
     """What the audit of one dataset found; ``usable`` is False on any problem."""
@@ -80,7 +72,7 @@ def audit(root: Path) -> Audit:
         if scan.ignored[role]:
             report.add("ignored", f"{len(scan.ignored[role])} non-image entries in "
                                   f"{scan.dirs[role].name}/: "
-                                  f"{_names([p.name for p in scan.ignored[role]])}")
+                                  f"{first_few([p.name for p in scan.ignored[role]])}")
     samples, bad = pair_samples(scan)
     report.add("samples", f"{len(samples)} paired", errors=int(not samples))
     all_stems = set().union(*(scan.files[r] for r in roles))
@@ -90,7 +82,7 @@ def audit(root: Path) -> Audit:
         if missing:
             unpaired = True
             report.add("unpaired", f"{len(missing)} stem(s) missing from {scan.dirs[role]}/: "
-                                   f"{_names(missing)}", errors=len(missing))
+                                   f"{first_few(missing)}", errors=len(missing))
     if not unpaired:
         report.add("unpaired", "none")
     bad_files = [b.reason for b in bad if b.kind != "unpaired"]
@@ -126,11 +118,11 @@ def _read_all(report: Audit, samples: list, bad_files: list[str]) -> None:
             continue
         if (pair := object_background_means(raw, gt)) is not None:
             means.append(pair)
-    report.add("bad files", f"{len(bad_files)}: {_names(bad_files)}" if bad_files else "none",
+    report.add("bad files", f"{len(bad_files)}: {first_few(bad_files)}" if bad_files else "none",
                errors=len(bad_files))
     if gt_mismatch:
         report.add("sizes", f"{len(gt_mismatch)} GT of another size than the RGB: "
-                            f"{_names(gt_mismatch)}", errors=len(gt_mismatch))
+                            f"{first_few(gt_mismatch)}", errors=len(gt_mismatch))
     for text, count in depth_sizes.most_common():
         report.add("sizes", f"{text} in {count} sample(s) (each is resized to the network size on its own, "
                             f"as the release)")

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from utils.cli import first_few
 from utils.errors import DatasetError
 from utils.images import image_size, read_depth_raw, read_gt, read_rgb
 from utils.runtime import derive_seed
@@ -68,9 +69,7 @@ def load_sample(sample: Sample, load_gt: bool = True
 def bad_samples_message(bad: Sequence[BadSample]) -> str:
     """One line summarising ``bad`` (the first few reasons, then a count)."""
     datasets = ", ".join(sorted({b.dataset for b in bad}))
-    reasons = "; ".join(b.reason for b in bad[:_SHOWN])
-    more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
-    return f"{len(bad)} bad sample(s) in {datasets}: {reasons}{more}"
+    return f"{len(bad)} bad sample(s) in {datasets}: {first_few([b.reason for b in bad], _SHOWN, '; ')}"
 
 
 class RGBDSODDataset(Dataset):

@@ -17,6 +17,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from utils.cli import first_few
 from utils.errors import EvalError
 from utils.files import atomic_folder
 from utils.images import GT_KINDS, gt_kind, read_gray_map, read_gt_map
@@ -410,8 +411,8 @@ def _notes(protocol: str, resized: list[str], missing: dict, splits: dict, boots
                      f"over images ({bootstrap.resamples} resamples, seed {bootstrap.seed}); the bounds are "
                      f"in metrics.json (ci)")
     if resized:
-        shown = "; ".join(resized[:5]) + (f"; and {len(resized) - 5} more" if len(resized) > 5 else "")
-        notes.append(f"{len(resized)} predictions were resized to their GT's size (OpenCV bilinear): {shown}")
+        notes.append(f"{len(resized)} predictions were resized to their GT's size (OpenCV bilinear): "
+                     f"{first_few(resized, separator='; ')}")
     if any(missing.values()):
         notes.append(f"{sum(missing.values())} missing predictions were skipped (n_missing); a method "
                      f"evaluated on fewer images than another is shown with its count and never marked best")

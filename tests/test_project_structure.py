@@ -1,10 +1,12 @@
 """Project-wide rules that code review alone would let slip: one image reader, one folder-name
 list, one CLI guard, one error hierarchy, one atomic writer, one layout module, torch-free
 evaluation, benchmarks free of test modules, test modules sharing helpers through tests/helpers.py
-alone, a self-contained clone, collision-free seeds."""
+alone, each pixel-path option and the protocol list declared once, a self-contained clone,
+collision-free seeds."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -258,3 +260,19 @@ def test_a_clone_needs_nothing_beside_it_and_readme_is_a_front_door():
     for doc in ("models", "cdinet", "bbsnet", "pixel-path", "training", "datasets", "inference", "metrics",
                 "evaluation", "performance", "development"):
         assert f"docs/{doc}.md" in tracked
+
+
+def test_each_preprocess_option_and_the_protocol_list_are_declared_once():
+    """The four pixel-path options are declared as ``option(...)`` fields in utils/config.py
+    alone (test.py's flags and Predictor's arguments are generated from them), the protocol list
+    in eval/protocol.py alone, and train.py stays a script of about 300 lines."""
+    for name in ("resize", "depth_scaling", "depth_resize", "depth_holes"):
+        declared = re.compile(rf"^\s+{name}\s*:[^=\n]*=\s*option\(", re.M)
+        flag = f'"--{name.replace("_", "-")}"'
+        places = [p.relative_to(ROOT).as_posix() for p in SOURCES if declared.search(p.read_text())]
+        assert places == ["utils/config.py"], name
+        assert [p.name for p in SOURCES if flag in p.read_text()] == [], flag
+    lists = [p.relative_to(ROOT).as_posix() for p in SOURCES
+             if re.search(r"[\"']pysodmetrics[\"'],\s*[\"']matlab[\"']", p.read_text())]
+    assert lists == ["eval/protocol.py"]
+    assert len((ROOT / "train.py").read_text().splitlines()) <= 330

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from models import config_from_dict, load_config
 from models.weights import start_weights_kind
 from utils.checkpoint import latest_checkpoint, list_checkpoints, read_training_checkpoint
+from utils.cli import first_few
 from utils.dist import DistInfo
 from utils.errors import ConfigError, TrainingError
 
@@ -22,12 +23,6 @@ RUN_FILES = ("ckpt_e*_s*.pth", "weights_*.pth", "best.pth", "log.jsonl", "tensor
 def run_files(run_dir: Path) -> List[str]:
     """The files of a run in ``run_dir`` (``RUN_FILES``), relative to it, sorted."""
     return sorted({str(path.relative_to(run_dir)) for pattern in RUN_FILES for path in Path(run_dir).glob(pattern)})
-
-
-def file_list(names: List[str], shown: int = 5) -> str:
-    """``a, b, c (and 4 more)``."""
-    more = f" (and {len(names) - shown} more)" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 def resume_command(run_dir: Path, dist: DistInfo) -> str:
@@ -50,7 +45,7 @@ def locate_resume_checkpoint(resume: str, config_path: Optional[str], overrides:
     path = latest_checkpoint(run_dir)
     if path is None:
         found = run_files(run_dir)
-        holds = f", only {file_list(found)} (the run stopped before its first checkpoint)" if found else ""
+        holds = f", only {first_few(found)} (the run stopped before its first checkpoint)" if found else ""
         raise TrainingError(f"--resume: no checkpoint (ckpt_e*_s*.pth) in {run_dir}{holds}"
                             + ("; start a new run with --set log.dir=..." if found else ""))
     return path
@@ -95,4 +90,4 @@ def check_new_run_folder(run_dir: Path, dist: DistInfo) -> None:
     ways = (f"continue it with `{resume_command(run_dir, dist)}` or start a new run in another folder"
             if list_checkpoints(run_dir) else
             "it has no checkpoint (ckpt_e*_s*.pth) to --resume from: start a new run in another folder")
-    raise TrainingError(f"run folder {run_dir} already holds a run ({file_list(found)}); {ways} with --set log.dir=...")
+    raise TrainingError(f"run folder {run_dir} already holds a run ({first_few(found)}); {ways} with --set log.dir=...")

@@ -32,6 +32,12 @@ def run_cli(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace]
         return 1
 
 
+def first_few(items: Sequence[str], shown: int = 5, separator: str = ", ") -> str:
+    """``a, b, c (and 4 more)``: the first ``shown`` of ``items`` for a message, then how many more."""
+    more = f" (and {len(items) - shown} more)" if len(items) > shown else ""
+    return separator.join(items[:shown]) + more
+
+
 def one_line(error: BaseException) -> str:
     """The error's own message, also when a DataLoader worker wrapped it: PyTorch re-raises
     it as "Caught X in DataLoader worker process N. Original Traceback ... pkg.X: message"."""
